@@ -1,0 +1,103 @@
+"""Contested capacity: rented GPUs that providers reclaim, outages, burst capacity.
+
+All functions are pure over batched arrays: ``N`` environments, ``P`` providers.
+Shares are in [0, 1]; GPU counts are float32.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .params import Params
+
+
+class ProviderState(NamedTuple):
+    outage_remaining_steps: np.ndarray
+    """(N, P) steps left in a random outage (0 = up)."""
+    degraded_share: np.ndarray
+    """(N, P) share of capacity still missing after an outage (decays)."""
+
+
+class ProviderStep(NamedTuple):
+    state: ProviderState
+    available_gpus: np.ndarray
+    """(N, P) GPUs serving this step."""
+    billed_gpus: np.ndarray
+    """(N, P) GPUs paid for this step (contract minus what the provider reclaimed)."""
+    reclaimed_share: np.ndarray
+    """(N, P) share of the contract reclaimed by the provider for its own work."""
+
+
+def provider_step(
+    p: Params,
+    state: ProviderState,
+    t: np.ndarray,
+    week_step: np.ndarray,
+    u_reclaim: np.ndarray,
+    u_outage: np.ndarray,
+    u_duration: np.ndarray,
+    capacity_scale: np.ndarray,
+    reclaim_scale: np.ndarray,
+) -> ProviderStep:
+    """Advance provider capacity by one step.
+
+    ``t`` (N,) step in episode, ``week_step`` (N,) step in week, ``u_*`` (N, P)
+    uniforms, ``*_scale`` (N,) per-episode randomisation multipliers.
+    """
+    reclaim = p.reclaim_table[week_step] * (1.0 + p.reclaim_noise * (2.0 * u_reclaim - 1.0))
+    reclaim *= reclaim_scale[:, None]
+    np.clip(reclaim, 0.0, 0.95, out=reclaim)
+
+    remaining = state.outage_remaining_steps
+    up_before = remaining <= 0.0
+    starting = up_before & (u_outage < p.outage_start_prob)
+    duration = p.outage_steps_low + (p.outage_steps_high - p.outage_steps_low) * u_duration
+    ending = (remaining > 0.0) & (remaining <= 1.0)
+    remaining = np.where(starting, np.maximum(duration, 1.0), np.maximum(remaining - 1.0, 0.0))
+    degraded = np.where(ending, p.degraded_share, state.degraded_share * p.recovery_decay)
+    up = remaining <= 0.0
+
+    contract = p.contracted_gpus * capacity_scale[:, None]
+    billed = contract * (1.0 - reclaim)
+    available = billed * up * (1.0 - degraded) * p.scheduled_availability[np.minimum(t, p.episode_steps - 1)]
+    return ProviderStep(ProviderState(remaining.astype(np.float32), degraded.astype(np.float32)),
+                        available.astype(np.float32), billed.astype(np.float32), reclaim)
+
+
+class BurstState(NamedTuple):
+    gpus: np.ndarray
+    """(N,) burst GPUs serving now."""
+    pipeline: np.ndarray
+    """(N, D) GPUs ordered and not yet arrived; slot ``t % D`` arrives at step t."""
+
+
+def burst_step(p: Params, state: BurstState, t: np.ndarray, last_utilisation: np.ndarray) -> BurstState:
+    """The scenario's fixed burst-buying rule.
+
+    Orders ``burst.step_gpus`` when last step's utilisation exceeded
+    ``buy_above_utilisation`` (up to ``max_gpus`` including orders in flight);
+    releases the same amount when it was under ``release_below_utilisation``.
+    Orders arrive ``delay_steps`` later.
+    """
+    if p.burst_max_gpus <= 0.0:
+        return state
+    rows = np.arange(t.shape[0])
+    slot = t % p.burst_delay_steps
+    pipeline = state.pipeline.copy()
+    gpus = state.gpus + pipeline[rows, slot]
+    pipeline[rows, slot] = 0.0
+    in_flight = pipeline.sum(axis=1)
+    room = np.maximum(p.burst_max_gpus - gpus - in_flight, 0.0)
+    order = np.where(last_utilisation > p.burst_buy_above, np.minimum(p.burst_step_gpus, room), 0.0)
+    release = np.where(last_utilisation < p.burst_release_below, np.minimum(p.burst_step_gpus, gpus), 0.0)
+    pipeline[rows, slot] = order
+    return BurstState((gpus - release).astype(np.float32), pipeline)
+
+
+def capacity_tokens(p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
+    """(N,) tokens the fleet can serve this step; a collapsed service keeps only a share."""
+    gpus = available_gpus.sum(axis=1) + burst_gpus
+    factor = np.where(collapsed, p.collapse_capacity_share, 1.0)
+    return (gpus * p.tokens_per_gpu_step * factor).astype(np.float32)

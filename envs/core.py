@@ -1,0 +1,268 @@
+"""The batched core: state of N environments as arrays and the one step function.
+
+:class:`RationingCore` owns the state arrays and composes the model modules
+(:mod:`~envs.capacity`, :mod:`~envs.demand`, :mod:`~envs.quota`,
+:mod:`~envs.user_response`, :mod:`~envs.serving`, :mod:`~envs.economics`,
+:mod:`~envs.reward`) in :meth:`RationingCore.step`. The single Gymnasium env, the
+Gymnasium vector env and the stable-baselines3 ``VecEnv`` are thin views of it.
+
+Randomness is counter-based (:mod:`~envs.rng`): env row k with seed s follows the
+same trajectory whatever N is, and a reset without a seed starts the next
+episode of the same stream (episode index + 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import observation
+from .capacity import BurstState, ProviderState, burst_step, capacity_tokens, provider_step
+from .demand import fresh_demand, retry_flows
+from .economics import ledger
+from .params import Params, compile_params
+from .quota import admit, apply_action
+from .reward import reward
+from .rng import CounterRNG, episode_keys
+from .scenario import Scenario, load_scenario
+from .serving import CollapseState, collapse_step, latency_attainment, serve
+from .user_response import UserState, split_throttled, user_step
+
+F32 = np.float32
+
+#: Per-tier info keys, each an array of shape (N, T) in the core, (T,) in the single env.
+TIER_INFO_KEYS = (
+    "demand_tokens", "fresh_demand_tokens", "retry_tokens", "admitted_tokens", "throttled_tokens",
+    "deferred_tokens", "lost_tokens", "served_tokens", "queue_tokens", "timed_out_tokens",
+    "latency_s", "latency_attainment", "late_tokens", "throttled_user_share", "users",
+    "churned_users", "new_users", "revenue_usd", "quota_multiplier", "agentic_share",
+    "agentic_tokens_per_request",
+)
+#: Scalar info keys, each an array of shape (N,) in the core, a float in the single env.
+SCALAR_INFO_KEYS = (
+    "capacity_tokens", "utilisation", "pressure", "collapsed", "burst_gpus", "cost_usd", "rent_usd",
+    "burst_cost_usd", "variable_cost_usd", "revenue_total_usd", "margin_usd", "latency_penalty_usd",
+    "churn_penalty_usd", "reward", "step", "hour_of_week",
+)
+#: Per-provider info key, shape (N, P).
+PROVIDER_INFO_KEYS = ("provider_gpus", "reclaimed_share")
+
+
+def _rand_scale(bounds: np.ndarray, u: np.ndarray) -> np.ndarray:
+    return (bounds[0] + (bounds[1] - bounds[0]) * u).astype(F32)
+
+
+class RationingCore:
+    """N independent rationing environments stepped as arrays.
+
+    Args:
+        scenario: a shipped scenario name, a path to a scenario file, or a
+            :class:`~envs.scenario.Scenario`.
+        num_envs: batch size N.
+        randomize: draw the scenario's ``randomization`` multipliers per episode
+            (domain randomisation for training); off for evaluation.
+        overrides: nested mapping merged over the scenario before validation.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario = "default",
+        num_envs: int = 1,
+        randomize: bool = False,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs = {num_envs}: must be >= 1")
+        self.scenario = load_scenario(scenario, overrides)
+        self.params: Params = compile_params(self.scenario)
+        self.num_envs = n = int(num_envs)
+        self.randomize = bool(randomize)
+        p = self.params
+        P, T = p.n_providers, p.n_tiers
+        self.tier_names: list[str] = list(p.tier_names)
+        self.provider_names: list[str] = list(p.provider_names)
+        self.obs_names: list[str] = observation.names(p.provider_names, p.tier_names)
+        self.obs_size = len(self.obs_names)
+        self.n_tiers = T
+
+        self._rng = CounterRNG(n, 3 * P + 3 * T)
+        self._reset_rng = CounterRNG(n, 4)
+        self._slices = [slice(i * k, (i + 1) * k) for i, k in enumerate([P, P, P])]
+        self._slices += [slice(3 * P + i * T, 3 * P + (i + 1) * T) for i in range(3)]
+
+        self.seeds = np.zeros(n, dtype=np.uint64)
+        self.episodes = np.zeros(n, dtype=np.int64)
+        self.keys = np.zeros(n, dtype=np.uint64)
+        self.t = np.zeros(n, dtype=np.int64)
+        self.scales = np.ones((4, n), dtype=F32)  # demand, capacity, reclaim, agentic
+        self.providers = ProviderState(np.zeros((n, P), F32), np.zeros((n, P), F32))
+        self.burst = BurstState(np.zeros(n, F32), np.zeros((n, p.burst_delay_steps), F32))
+        self.collapse = CollapseState(np.zeros(n, np.int32), np.zeros(n, np.int32))
+        self.users = UserState(np.tile(p.users0, (n, 1)), np.zeros((n, T), F32), np.zeros((n, T), F32))
+        self.quota_multiplier = np.ones((n, T), F32)
+        self.queue_tokens = np.zeros((n, T), F32)
+        self.retry_pool_tokens = np.zeros((n, T), F32)
+        self.burst_excess = np.zeros((n, T), F32)
+        self.last_utilisation = np.zeros(n, F32)
+        self.obs = np.zeros((n, self.obs_size), F32)
+        self.info: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Start new episodes in the rows selected by ``mask`` (all rows if None).
+
+        ``seeds`` (N,) gives those rows new seeds (episode index 0); without it
+        each selected row starts the next episode of its own stream.
+        Returns the observation array (N, obs_size), shared with the core.
+        """
+        p = self.params
+        n = self.num_envs
+        rows = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        if seeds is not None:
+            seeds = np.asarray(seeds).astype(np.uint64)
+            self.seeds[rows] = seeds[rows]
+            self.episodes[rows] = 0
+        else:
+            self.episodes[rows] += 1
+        self.keys[rows] = episode_keys(self.seeds[rows], self.episodes[rows])
+        self.t[rows] = 0
+        if self.randomize:
+            u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
+            for j in range(4):  # four named multipliers, not a loop over envs or tiers
+                self.scales[j, rows] = _rand_scale(p.randomization[j], u[rows, j])
+        else:
+            self.scales[:, rows] = 1.0
+        self.providers.outage_remaining_steps[rows] = 0.0
+        self.providers.degraded_share[rows] = 0.0
+        self.burst.gpus[rows] = 0.0
+        self.burst.pipeline[rows] = 0.0
+        self.collapse.overload_steps[rows] = 0
+        self.collapse.collapse_remaining_steps[rows] = 0
+        self.users.users[rows] = p.users0
+        self.users.frustration[rows] = 0.0
+        self.users.latency_excess[rows] = 0.0
+        self.quota_multiplier[rows] = 1.0
+        self.queue_tokens[rows] = 0.0
+        self.retry_pool_tokens[rows] = 0.0
+        self.burst_excess[rows] = 0.0
+        self.last_utilisation[rows] = 0.0
+
+        # Observation before the first step: expected demand, idle service.
+        week_step = (p.start_week_step + self.t[rows]) % p.steps_per_week
+        m = int(rows.sum())
+        avail = p.contracted_gpus * self.scales[1, rows][:, None] * (1.0 - p.reclaim_table[week_step])
+        demand = p.profile_table[week_step] * p.mean_demand_tokens_step * self.scales[0, rows][:, None]
+        buf = np.zeros((m, self.obs_size), F32)
+        observation.build(
+            p, buf, week_step, avail, np.zeros(m, F32), np.zeros(m, F32), np.zeros(m, F32), demand,
+            np.zeros((m, p.n_tiers), F32), np.full((m, p.n_tiers), p.base_latency_s, F32),
+            np.zeros((m, p.n_tiers), F32), self.users.users[rows], self.quota_multiplier[rows],
+        )
+        self.obs[rows] = buf
+        return self.obs
+
+    # ------------------------------------------------------------------- step
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance every env one step with ``actions`` (N, T) in [-1, 1].
+
+        Returns ``(obs, reward, terminated, truncated, info)`` with arrays of
+        shape (N, obs_size), (N,), (N,), (N,) and the info dict of
+        :data:`TIER_INFO_KEYS` (N, T), :data:`SCALAR_INFO_KEYS` (N,) and
+        :data:`PROVIDER_INFO_KEYS` (N, P). No auto-reset here: rows past the
+        time limit report ``truncated`` and must be reset by the caller.
+        """
+        p = self.params
+        t = self.t
+        week_step = (p.start_week_step + t) % p.steps_per_week
+        u = self._rng.uniform(self.keys, t)
+        s = self._slices
+        demand_scale, capacity_scale, reclaim_scale, agentic_scale = self.scales
+
+        quota = apply_action(p, self.quota_multiplier, np.asarray(actions, dtype=F32).reshape(self.num_envs, -1))
+        collapsed = self.collapse.collapse_remaining_steps > 0
+
+        prov = provider_step(p, self.providers, t, week_step, u[:, s[0]], u[:, s[1]], u[:, s[2]],
+                             capacity_scale, reclaim_scale)
+        burst = burst_step(p, self.burst, t, self.last_utilisation)
+        uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus, np.zeros_like(collapsed))
+        cap = np.where(collapsed, uncollapsed_cap * p.collapse_capacity_share, uncollapsed_cap).astype(F32)
+
+        users = self.users.users
+        dem = fresh_demand(p, users, t, week_step, self.burst_excess, u[:, s[3]], u[:, s[4]], u[:, s[5]],
+                           demand_scale, agentic_scale)
+        retry = retry_flows(p, self.retry_pool_tokens)
+        demand = dem.fresh_tokens + retry.returning_tokens
+        adm = admit(p, demand, users, quota)
+        thr = split_throttled(p, adm.throttled_tokens)
+        srv = serve(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap)
+        coll = collapse_step(p, self.collapse, srv.pressure)
+        usr = user_step(p, self.users, adm.throttled_user_share, srv.latency_s)
+        attainment = latency_attainment(p, srv.latency_s)
+        late = srv.served_tokens * (1.0 - attainment)
+        led = ledger(p, users, srv.served_tokens, prov.billed_gpus, burst.gpus)
+        rew = reward(p, led.margin_usd, late, usr.churned_users)
+
+        # commit state
+        self.providers = prov.state
+        self.burst = burst
+        self.collapse = coll
+        self.users = usr.state
+        self.quota_multiplier = quota
+        self.queue_tokens = srv.queue_tokens
+        self.retry_pool_tokens = (retry.pool_tokens + thr.deferred_tokens).astype(F32)
+        self.burst_excess = dem.burst_excess
+        self.last_utilisation = srv.utilisation
+        self.t = t + 1
+        truncated = self.t >= p.episode_steps
+        terminated = np.zeros(self.num_envs, dtype=bool)
+
+        next_week_step = (p.start_week_step + self.t) % p.steps_per_week
+        observation.build(
+            p, self.obs, next_week_step, prov.available_gpus, burst.gpus, srv.utilisation,
+            coll.collapse_remaining_steps > 0, demand, srv.queue_tokens, srv.latency_s,
+            adm.throttled_user_share, usr.state.users, quota,
+        )
+        self.info = {
+            "demand_tokens": demand,
+            "fresh_demand_tokens": dem.fresh_tokens,
+            "retry_tokens": retry.returning_tokens,
+            "admitted_tokens": adm.admitted_tokens,
+            "throttled_tokens": adm.throttled_tokens,
+            "deferred_tokens": thr.deferred_tokens,
+            "lost_tokens": thr.lost_tokens,
+            "served_tokens": srv.served_tokens,
+            "queue_tokens": srv.queue_tokens,
+            "timed_out_tokens": srv.timed_out_tokens,
+            "latency_s": srv.latency_s,
+            "latency_attainment": attainment,
+            "late_tokens": late,
+            "throttled_user_share": adm.throttled_user_share,
+            "users": usr.state.users,
+            "churned_users": usr.churned_users,
+            "new_users": usr.new_users,
+            "revenue_usd": led.revenue_usd,
+            "quota_multiplier": quota,
+            "agentic_share": dem.agentic_share,
+            "agentic_tokens_per_request": dem.agentic_tokens_per_request,
+            "capacity_tokens": cap,
+            "utilisation": srv.utilisation,
+            "pressure": srv.pressure,
+            "collapsed": collapsed,
+            "burst_gpus": burst.gpus,
+            "cost_usd": led.cost_usd,
+            "rent_usd": led.rent_usd,
+            "burst_cost_usd": led.burst_cost_usd,
+            "variable_cost_usd": led.variable_cost_usd,
+            "revenue_total_usd": led.revenue_usd.sum(axis=1),
+            "margin_usd": led.margin_usd,
+            "latency_penalty_usd": rew.latency_penalty_usd,
+            "churn_penalty_usd": rew.churn_penalty_usd,
+            "reward": rew.reward,
+            "step": t,
+            "hour_of_week": week_step * (p.dt_h),
+            "provider_gpus": prov.available_gpus,
+            "reclaimed_share": prov.reclaimed_share,
+        }
+        return self.obs, rew.reward, terminated, truncated, self.info

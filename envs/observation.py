@@ -1,0 +1,117 @@
+"""Observation layout: names, units and scaling of every index.
+
+The observation is a float32 vector; its layout for a scenario with providers
+``p_1..p_P`` and tiers ``t_1..t_T`` is (``build`` fills it, ``names`` lists it):
+
+| index            | name                      | meaning (scaling)                                        |
+|------------------|---------------------------|----------------------------------------------------------|
+| 0, 1             | hour_sin, hour_cos        | time of day, sin/cos of 2 pi hour/24                      |
+| 2, 3             | week_sin, week_cos        | time of week, sin/cos of 2 pi hour/168 (0 = Monday 00:00) |
+| 4 .. 4+P-1       | capacity/<provider>       | GPUs available / contracted GPUs                          |
+| 4+P              | burst_capacity            | burst GPUs / total contracted GPUs                        |
+| 5+P              | utilisation               | tokens served / capacity tokens this step                 |
+| 6+P              | collapsed                 | 1 while the service is collapsed, else 0                  |
+| then 6 blocks of T, each in tier order:                                                                  |
+| block 0          | demand/<tier>             | demand tokens / week-average demand per step at start     |
+| block 1          | queue/<tier>              | queued tokens / nominal capacity tokens per step          |
+| block 2          | latency_over_target/<tier>| log(latency / target)                                     |
+| block 3          | throttled_share/<tier>    | share of users hitting the quota, 0..1                    |
+| block 4          | users/<tier>              | users / users at episode start                            |
+| block 5          | quota/<tier>              | log(quota multiplier)                                     |
+
+Every entry is clipped to the bounds given by :func:`bounds` (finite, generous).
+
+Size: ``7 + P + 6 T`` (45 for 2 providers and 6 tiers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .params import Params
+
+TIER_BLOCKS = ("demand", "queue", "latency_over_target", "throttled_share", "users", "quota")
+
+
+def names(provider_names: tuple[str, ...] | list[str], tier_names: tuple[str, ...] | list[str]) -> list[str]:
+    """Name of every observation index, in order."""
+    out = ["hour_sin", "hour_cos", "week_sin", "week_cos"]
+    out += [f"capacity/{p}" for p in provider_names]
+    out += ["burst_capacity", "utilisation", "collapsed"]
+    for block in TIER_BLOCKS:
+        out += [f"{block}/{t}" for t in tier_names]
+    return out
+
+
+def size(p: Params) -> int:
+    return 7 + p.n_providers + 6 * p.n_tiers
+
+
+def bounds(p: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Per-index (low, high) of the observation; :func:`build` clips to them."""
+    P, T = p.n_providers, p.n_tiers
+    low = [-1.0] * 4 + [0.0] * P + [0.0, 0.0, 0.0]
+    high = [1.0] * 4 + [10.0] * P + [10.0, 1.0, 1.0]
+    blocks = {
+        "demand": (0.0, 1000.0),
+        "queue": (0.0, 1000.0),
+        "latency_over_target": (-20.0, 20.0),
+        "throttled_share": (0.0, 1.0),
+        "users": (0.0, 1000.0),
+        "quota": (float(np.log(p.quota_min)), float(np.log(p.quota_max))),
+    }
+    for block in TIER_BLOCKS:
+        lo, hi = blocks[block]
+        low += [lo] * T
+        high += [hi] * T
+    return np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+
+
+def tier_block(p: Params, block: str) -> slice:
+    """Slice of the observation holding ``block`` (one of TIER_BLOCKS) for all tiers."""
+    start = 7 + p.n_providers + TIER_BLOCKS.index(block) * p.n_tiers
+    return slice(start, start + p.n_tiers)
+
+
+def build(
+    p: Params,
+    out: np.ndarray,
+    week_step: np.ndarray,
+    available_gpus: np.ndarray,
+    burst_gpus: np.ndarray,
+    utilisation: np.ndarray,
+    collapsed: np.ndarray,
+    demand_tokens: np.ndarray,
+    queue_tokens: np.ndarray,
+    latency_s: np.ndarray,
+    throttled_share: np.ndarray,
+    users: np.ndarray,
+    quota_multiplier: np.ndarray,
+) -> np.ndarray:
+    """Fill ``out`` (N, size) in place and return it."""
+    P, T = p.n_providers, p.n_tiers
+    hour_angle = (2.0 * np.pi / p.steps_per_day) * week_step
+    week_angle = (2.0 * np.pi / p.steps_per_week) * week_step
+    out[:, 0] = np.sin(hour_angle)
+    out[:, 1] = np.cos(hour_angle)
+    out[:, 2] = np.sin(week_angle)
+    out[:, 3] = np.cos(week_angle)
+    out[:, 4 : 4 + P] = available_gpus / p.contracted_gpus
+    out[:, 4 + P] = burst_gpus / p.contracted_gpus.sum()
+    out[:, 5 + P] = utilisation
+    out[:, 6 + P] = collapsed
+    b = 7 + P
+    out[:, b : b + T] = demand_tokens / p.mean_demand_tokens_step
+    b += T
+    out[:, b : b + T] = queue_tokens / p.nominal_capacity_tokens_step
+    b += T
+    out[:, b : b + T] = np.log(np.maximum(latency_s, 1e-3) / p.latency_target_s)
+    b += T
+    out[:, b : b + T] = throttled_share
+    b += T
+    out[:, b : b + T] = users / p.users0
+    b += T
+    out[:, b : b + T] = np.log(quota_multiplier)
+    low, high = bounds(p)
+    np.clip(out, low, high, out=out)
+    return out

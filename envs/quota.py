@@ -1,0 +1,55 @@
+"""Quotas: the action mapping and per-tier quota enforcement.
+
+Action mapping (the only place it is defined): an action ``a`` in [-1, 1]^T
+multiplies each tier's quota multiplier by ``quota_step_factor ** a`` and clips it
+to ``[quota_min, quota_max]``. The quota a user of tier i gets per step is
+``multiplier_i x quota_tokens_per_user_hour_i x step hours``.
+
+Enforcement: usage per user within a tier is Lomax (Pareto II) distributed with
+tail index ``alpha`` (Gini ``alpha / (2 alpha - 1)``), scaled so its mean is the
+tier's demand per user this step. A user's admitted tokens are ``min(usage,
+quota)``, so in closed form, with ``z = 1 + quota / (mean (alpha - 1))``::
+
+    admitted_tokens      = demand_tokens x (1 - z ** -(alpha - 1))
+    throttled_user_share = z ** -alpha          (share of users who hit the quota)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .params import Params
+
+
+def apply_action(p: Params, quota_multiplier: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """New (N, T) quota multipliers after a (N, T) action in [-1, 1] (clipped)."""
+    a = np.clip(action, -1.0, 1.0)
+    out = quota_multiplier * np.exp(p.log_quota_step * a)
+    return np.clip(out, p.quota_min, p.quota_max).astype(np.float32)
+
+
+def action_for_multiplier(p: Params, current: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The action that moves ``current`` multipliers as close as allowed to ``target``."""
+    a = np.log(np.asarray(target, np.float64) / np.asarray(current, np.float64)) / p.log_quota_step
+    return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+class Admission(NamedTuple):
+    admitted_tokens: np.ndarray
+    throttled_tokens: np.ndarray
+    throttled_user_share: np.ndarray
+
+
+def admit(p: Params, demand_tokens: np.ndarray, users: np.ndarray, quota_multiplier: np.ndarray) -> Admission:
+    """Split (N, T) demand into admitted and throttled tokens under the quotas."""
+    alpha = p.usage_alpha
+    quota = quota_multiplier * p.quota_tokens_per_user_step * users
+    # quota / (mean usage x (alpha - 1)); per-user factors cancel: users x quota / demand
+    ratio = quota / (np.maximum(demand_tokens, 1e-3) * (alpha - 1.0))
+    z = 1.0 + ratio
+    admitted = demand_tokens * (1.0 - z ** (1.0 - alpha))
+    throttled_share = np.where(demand_tokens > 0.0, z ** (-alpha), 0.0)
+    return Admission(admitted.astype(np.float32), (demand_tokens - admitted).astype(np.float32),
+                     throttled_share.astype(np.float32))

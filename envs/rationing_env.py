@@ -1,0 +1,258 @@
+"""Gymnasium views of the batched core: ``RationingEnv`` and ``RationingVectorEnv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from . import observation
+from .core import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, RationingCore
+from .scenario import Scenario
+
+ENV_ID = "Rationing-v0"
+ENV_VERSION = 0
+
+
+def _spaces(core: RationingCore) -> tuple[spaces.Box, spaces.Box]:
+    action = spaces.Box(-1.0, 1.0, shape=(core.n_tiers,), dtype=np.float32)
+    low, high = observation.bounds(core.params)
+    obs = spaces.Box(low, high, dtype=np.float32)
+    return action, obs
+
+
+def _draw_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**62))
+
+
+class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Rationing of contested LLM-serving capacity across subscription tiers.
+
+    An LLM provider rents GPUs from two (or more) cloud providers who reclaim part
+    of them at their own peaks and sometimes go down. Demand arrives per tier
+    (free, pro, max, team, enterprise, api by default) with daily and weekly
+    cycles, a chat/agentic mix and bursts. Every step (15 minutes by default) the
+    agent adjusts each tier's quota; over-quota demand is throttled (part of it
+    retries later), admitted work queues and is served by weighted fair sharing,
+    and users churn from throttling and latency. The model is documented module
+    by module: :mod:`envs.capacity`, :mod:`envs.demand`, :mod:`envs.quota`,
+    :mod:`envs.user_response`, :mod:`envs.serving`, :mod:`envs.economics`,
+    :mod:`envs.reward`.
+
+    ## Action Space
+
+    ``Box(-1, 1, (T,), float32)``, one entry per tier in ``tier_names`` order.
+    Entry ``a_i`` multiplies tier i's quota multiplier by
+    ``quota_step_factor ** a_i`` (default 2: one step can halve or double it),
+    then clips it to ``[quota_min, quota_max]`` (default [0.05, 4]). Multiplier 1
+    is the scenario's nominal ``quota_tokens_per_user_hour``. Zero keeps quotas.
+
+    | index | action                        | bounds  |
+    |-------|-------------------------------|---------|
+    | i     | log-quota change of tier i, in units of log(quota_step_factor) | [-1, 1] |
+
+    ## Observation Space
+
+    ``Box(low, high, (7 + P + 6 T,), float32)`` with finite per-index bounds (``envs.observation.bounds``), 45 entries with 2 providers and
+    6 tiers; every entry is of order 1. ``env.unwrapped.obs_names`` names each
+    index.
+
+    | index       | name                        | meaning                                      |
+    |-------------|-----------------------------|----------------------------------------------|
+    | 0, 1        | hour_sin, hour_cos          | time of day (sin/cos)                        |
+    | 2, 3        | week_sin, week_cos          | time of week (sin/cos), 0 = Monday 00:00     |
+    | 4..3+P      | capacity/<provider>         | available GPUs / contracted GPUs             |
+    | 4+P         | burst_capacity              | burst GPUs / total contracted GPUs           |
+    | 5+P         | utilisation                 | tokens served / capacity tokens (last step)  |
+    | 6+P         | collapsed                   | 1 while the service is collapsed             |
+    | 7+P + 0T..  | demand/<tier>               | demand / week-average demand per step        |
+    | 7+P + 1T..  | queue/<tier>                | queued tokens / nominal capacity per step    |
+    | 7+P + 2T..  | latency_over_target/<tier>  | log(latency / target)                        |
+    | 7+P + 3T..  | throttled_share/<tier>      | share of users at their quota, 0..1          |
+    | 7+P + 4T..  | users/<tier>                | users / users at episode start               |
+    | 7+P + 5T..  | quota/<tier>                | log(quota multiplier)                        |
+
+    ## Rewards
+
+    ``(margin_usd - latency_penalty_usd - churn_penalty_usd) / scale_usd`` with
+    weights from the scenario's ``reward`` section (see :mod:`envs.reward`):
+    gross margin (revenue minus rent, burst and variable cost), late tokens times
+    each tier's ``late_penalty_usd_per_mtok``, churned users times each tier's
+    ``lifetime_value_usd``. Every term is reported in ``info`` in dollars.
+
+    ## Starting State
+
+    Users at the scenario's starting counts, quota multipliers 1, empty queues,
+    all providers up, Monday 00:00 (``time.start_weekday``). With
+    ``randomize=True`` the scenario's ``randomization`` multipliers (demand,
+    capacity, reclaim, agentic share) are drawn per episode.
+
+    ## Episode End
+
+    The task is continuing: never ``terminated``. ``truncated`` after
+    ``episode_days x steps per day`` steps (672 by default: a week of 15 minutes).
+
+    ## Info
+
+    Per step, numpy arrays of shape ``(T,)`` in ``tier_names`` order:
+    ``demand_tokens`` (fresh + retried), ``fresh_demand_tokens``, ``retry_tokens``,
+    ``admitted_tokens``, ``throttled_tokens`` (= deferred + lost),
+    ``deferred_tokens`` (will retry), ``lost_tokens``, ``served_tokens``,
+    ``queue_tokens``, ``timed_out_tokens``, ``latency_s`` (mean latency),
+    ``latency_attainment`` (share within target), ``late_tokens``,
+    ``throttled_user_share``, ``users``, ``churned_users``, ``new_users``,
+    ``revenue_usd``, ``quota_multiplier``, ``agentic_share``,
+    ``agentic_tokens_per_request``; shape ``(P,)``: ``provider_gpus``,
+    ``reclaimed_share``; floats: ``capacity_tokens``, ``utilisation``,
+    ``pressure``, ``collapsed`` (1.0 while collapsed), ``burst_gpus``,
+    ``cost_usd``, ``rent_usd``, ``burst_cost_usd``, ``variable_cost_usd``,
+    ``revenue_total_usd``, ``margin_usd``, ``latency_penalty_usd``,
+    ``churn_penalty_usd``, ``reward``, ``step``, ``hour_of_week``.
+    Token identities: ``demand = admitted + deferred + lost`` and
+    ``queue_before + admitted = served + timed_out + queue_after``.
+
+    ## Arguments
+
+    ``gymnasium.make("Rationing-v0", scenario="outage", randomize=False, overrides=None)``:
+    ``scenario`` is a shipped name (``envs.available_scenarios()``) or a path to a
+    YAML file; ``overrides`` a nested mapping merged over it.
+    ``gymnasium.make_vec("Rationing-v0", num_envs=N)`` gives the native numpy
+    :class:`RationingVectorEnv` (same-step auto-reset).
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": [], "env_version": ENV_VERSION}
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario = "default",
+        randomize: bool = False,
+        overrides: dict[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
+        self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides)
+        self.action_space, self.observation_space = _spaces(self.core)
+        self.render_mode = None
+        self._started = False
+
+    @property
+    def tier_names(self) -> list[str]:
+        """Tier names in index order (action, per-tier observation and info)."""
+        return self.core.tier_names
+
+    @property
+    def obs_names(self) -> list[str]:
+        """Name of every observation index."""
+        return self.core.obs_names
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.core.scenario
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            obs = self.core.reset(np.array([seed], dtype=np.uint64))
+        elif not self._started:
+            obs = self.core.reset(np.array([_draw_seed(self.np_random)], dtype=np.uint64))
+        else:
+            obs = self.core.reset()
+        self._started = True
+        return obs[0].copy(), {}
+
+    def step(self, action):
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        act = np.asarray(action, dtype=np.float32).reshape(1, -1)
+        obs, reward, terminated, truncated, info = self.core.step(act)
+        return (obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
+                row_info(info, 0))
+
+
+def row_info(info: dict[str, np.ndarray], k: int) -> dict[str, Any]:
+    """The info of batch row ``k`` as the single env reports it (copies)."""
+    out: dict[str, Any] = {}
+    for key in TIER_INFO_KEYS + PROVIDER_INFO_KEYS:
+        out[key] = np.array(info[key][k], dtype=np.float32)
+    for key in SCALAR_INFO_KEYS:
+        out[key] = float(info[key][k])
+    return out
+
+
+class RationingVectorEnv(VectorEnv):
+    """Native numpy vector env: N rationing envs in one :class:`RationingCore`.
+
+    Auto-reset is same-step (``AutoresetMode.SAME_STEP``): a row whose episode
+    ends returns the first observation of its next episode, with the last one in
+    ``infos["final_obs"]`` (and its info in ``infos["final_info"]``), masked by
+    ``infos["_final_obs"]``. ``infos`` holds every core info key as an array with
+    a leading batch dimension. Seeds: ``reset(seed=s)`` gives row k seed ``s + k``;
+    a list gives each row its own seed.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP, "env_version": ENV_VERSION}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: str | Path | Scenario = "default",
+        randomize: bool = False,
+        overrides: dict[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
+        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides)
+        self.num_envs = num_envs
+        self.single_action_space, self.single_observation_space = _spaces(self.core)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.render_mode = None
+        self._started = False
+
+    @property
+    def tier_names(self) -> list[str]:
+        return self.core.tier_names
+
+    @property
+    def obs_names(self) -> list[str]:
+        return self.core.obs_names
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is None and not self._started:
+            seed = _draw_seed(self.np_random)
+        if seed is None:
+            obs = self.core.reset()
+        else:
+            seeds = np.asarray(seed if isinstance(seed, (list, tuple, np.ndarray)) else
+                               [int(seed) + k for k in range(self.num_envs)], dtype=np.uint64)
+            if seeds.shape != (self.num_envs,):
+                raise ValueError(f"seed: a list of {self.num_envs} seeds or one int, got {len(seeds)}")
+            obs = self.core.reset(seeds)
+        self._started = True
+        return obs.copy(), {}
+
+    def step(self, actions):
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        obs, reward, terminated, truncated, info = self.core.step(np.asarray(actions, dtype=np.float32))
+        infos: dict[str, Any] = {k: np.array(v) for k, v in info.items()}
+        done = terminated | truncated
+        if done.any():
+            infos["final_obs"] = obs.copy()
+            infos["_final_obs"] = done.copy()
+            infos["final_info"] = {k: v.copy() for k, v in infos.items() if not k.startswith(("final", "_final"))}
+            infos["_final_info"] = done.copy()
+            self.core.reset(mask=done)
+        return self.core.obs.copy(), reward.copy(), terminated.copy(), truncated.copy(), infos

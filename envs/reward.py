@@ -1,0 +1,36 @@
+"""Reward: gross margin minus weighted latency misses minus weighted churn.
+
+    reward = (margin_weight x margin_usd
+              - latency_weight x latency_penalty_usd
+              - churn_weight x churn_penalty_usd) / scale_usd
+
+with ``latency_penalty_usd = sum_i late_tokens_i x late_penalty_usd_per_mtok_i / 1e6``
+(late tokens = served tokens x (1 - attainment)) and
+``churn_penalty_usd = sum_i churned_users_i x lifetime_value_usd_i``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .params import Params
+
+
+class RewardTerms(NamedTuple):
+    reward: np.ndarray
+    """(N,) scaled reward."""
+    latency_penalty_usd: np.ndarray
+    """(N,) unweighted latency penalty, dollars."""
+    churn_penalty_usd: np.ndarray
+    """(N,) unweighted lifetime value lost to churn, dollars."""
+
+
+def reward(p: Params, margin_usd: np.ndarray, late_tokens: np.ndarray, churned_users: np.ndarray) -> RewardTerms:
+    latency_pen = late_tokens @ p.late_penalty_usd_per_token
+    churn_pen = churned_users @ p.lifetime_value_usd
+    r = (p.margin_weight * margin_usd - p.latency_weight * latency_pen - p.churn_weight * churn_pen)
+    r = r / p.reward_scale_usd
+    f = np.float32
+    return RewardTerms(r.astype(f), latency_pen.astype(f), churn_pen.astype(f))

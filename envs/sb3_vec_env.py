@@ -1,0 +1,127 @@
+"""A native stable-baselines3 ``VecEnv`` over the batched core.
+
+It keeps the contract of SB3's ``DummyVecEnv``: auto-reset in the same step;
+for a row whose episode ended, ``infos[k]["terminal_observation"]`` holds its last
+observation and ``infos[k]["TimeLimit.truncated"]`` is True when the end was a
+time limit (so PPO bootstraps the value of the truncated state).
+
+Per-env ``infos`` are kept small on the hot path (empty dicts except at episode
+ends). The full batched info of the last step is available as
+:attr:`RationingVecEnv.last_info` (arrays with a leading batch dimension), or per
+env in ``infos`` when made with ``full_info=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from .core import RationingCore
+from .rationing_env import RationingEnv, _spaces, row_info
+from .scenario import Scenario
+
+
+class RationingVecEnv(VecEnv):
+    """``num_envs`` rationing environments stepped as arrays, as an SB3 ``VecEnv``.
+
+    Args:
+        num_envs: batch size.
+        scenario: shipped scenario name, path or :class:`Scenario`.
+        seed: base seed; row k gets ``seed + k`` (also settable with :meth:`seed`).
+        randomize: per-episode domain randomisation (see the scenario's ``randomization``).
+        overrides: nested mapping merged over the scenario.
+        full_info: also copy every info key into each env's ``infos`` dict (slower).
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        scenario: str | Path | Scenario = "default",
+        seed: int = 0,
+        randomize: bool = False,
+        overrides: dict[str, Any] | None = None,
+        full_info: bool = False,
+    ) -> None:
+        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides)
+        action_space, observation_space = _spaces(self.core)
+        self.render_mode = None
+        super().__init__(num_envs, observation_space, action_space)
+        self.full_info = full_info
+        self._actions: np.ndarray | None = None
+        self._next_seeds = np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
+        self.last_info: dict[str, np.ndarray] = {}
+
+    @property
+    def tier_names(self) -> list[str]:
+        return self.core.tier_names
+
+    @property
+    def obs_names(self) -> list[str]:
+        return self.core.obs_names
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self._next_seeds = np.arange(self.num_envs, dtype=np.uint64) + np.uint64(seed)
+        return [int(s) for s in self._next_seeds]
+
+    def reset(self) -> VecEnvObs:
+        if self._next_seeds is not None:
+            obs = self.core.reset(self._next_seeds)
+            self._next_seeds = None
+        else:
+            obs = self.core.reset()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        return obs.copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        assert self._actions is not None, "step_async() must be called before step_wait()"
+        obs, reward, terminated, truncated, info = self.core.step(self._actions)
+        self.last_info = info
+        done = terminated | truncated
+        if self.full_info:
+            infos = [row_info(info, k) for k in range(self.num_envs)]
+        else:
+            infos = [{} for _ in range(self.num_envs)]
+        if done.any():
+            ended = np.flatnonzero(done)
+            final_obs = obs[ended].copy()
+            for j, k in enumerate(ended):  # loop over ended episodes only (rare)
+                infos[k]["terminal_observation"] = final_obs[j]
+                infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
+            self.core.reset(mask=done)
+        return self.core.obs.copy(), reward.copy(), done.copy(), infos
+
+    def close(self) -> None:
+        return None
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+    def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        if isinstance(indices, int):
+            return [indices]
+        return indices
+
+    @staticmethod
+    def single_env_class() -> type[RationingEnv]:
+        return RationingEnv

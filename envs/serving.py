@@ -1,0 +1,109 @@
+"""Serving and latency: per-tier queues, weighted fair sharing, latency, collapse.
+
+Pure functions over batched arrays: ``N`` environments, ``T`` tiers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .params import Params
+
+
+def weighted_fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Weighted max-min fair split of ``capacity`` (N,) over ``backlog`` (N, T).
+
+    Tier i gets ``min(backlog_i, w_i x lambda)`` with lambda chosen so that the
+    total equals ``min(capacity, sum backlog)``: a share a tier does not use is
+    lent to the others in proportion to their weights. Closed form by sorting the
+    backlog/weight ratios (no loop over tiers).
+    """
+    n, t = backlog.shape
+    ratio = backlog / weights
+    order = np.argsort(ratio, axis=1)
+    r_sorted = np.take_along_axis(ratio, order, axis=1)
+    b_sorted = np.take_along_axis(backlog, order, axis=1)
+    w_sorted = weights[order]
+    cum_b = np.cumsum(b_sorted, axis=1)
+    cum_w = np.cumsum(w_sorted, axis=1)
+    w_total = weights.sum()
+    served_if = cum_b + r_sorted * (w_total - cum_w)
+    full = (served_if <= capacity[:, None]).sum(axis=1)  # tiers served in full
+    rows = np.arange(n)
+    k = np.maximum(full - 1, 0)
+    b_done = np.where(full > 0, cum_b[rows, k], 0.0)
+    w_done = np.where(full > 0, cum_w[rows, k], 0.0)
+    lam = (capacity - b_done) / np.maximum(w_total - w_done, 1e-12)
+    served = np.minimum(backlog, weights * lam[:, None])
+    served = np.where((full >= t)[:, None], backlog, served)
+    return np.maximum(served, 0.0).astype(np.float32)
+
+
+class ServingStep(NamedTuple):
+    served_tokens: np.ndarray
+    """(N, T) tokens served this step."""
+    queue_tokens: np.ndarray
+    """(N, T) admitted tokens still waiting after this step."""
+    timed_out_tokens: np.ndarray
+    """(N, T) queued tokens that timed out this step."""
+    latency_s: np.ndarray
+    """(N, T) mean latency of this step's work, seconds."""
+    utilisation: np.ndarray
+    """(N,) served / capacity."""
+    pressure: np.ndarray
+    """(N,) backlog / capacity (before collapse); > collapse_pressure is overload."""
+
+
+def serve(
+    p: Params, queue_tokens: np.ndarray, admitted_tokens: np.ndarray, capacity_tokens: np.ndarray,
+    uncollapsed_capacity_tokens: np.ndarray,
+) -> ServingStep:
+    """Serve queued + admitted work with weighted fair sharing and compute latency.
+
+    Latency of tier i = base latency x 1 / (1 - u_i) (M/M/1 contention, where u_i
+    is the utilisation by tiers of priority >= i, capped at
+    ``max_contention_utilisation``) + the wait of the tokens left queued
+    (``step seconds x queue_i / served_i``), capped at ``max_latency_s``.
+    """
+    backlog = queue_tokens + admitted_tokens
+    cap = np.maximum(capacity_tokens, 1.0)
+    served = weighted_fair_share(backlog, p.priority_weight, capacity_tokens)
+    left = backlog - served
+    np.maximum(left, 0.0, out=left)
+    timed_out = left * p.queue_timeout_share
+    queue = left - timed_out
+
+    u_tier = (served @ p.priority_matrix) / cap[:, None]
+    np.minimum(u_tier, p.max_contention_utilisation, out=u_tier)
+    wait = p.dt_s * left / np.maximum(served, 1e-6 * cap[:, None])
+    latency = p.base_latency_s / (1.0 - u_tier) + wait
+    np.minimum(latency, p.max_latency_s, out=latency)
+    util = served.sum(axis=1) / cap
+    pressure = backlog.sum(axis=1) / np.maximum(uncollapsed_capacity_tokens, 1.0)
+    return ServingStep(served, queue.astype(np.float32), timed_out.astype(np.float32),
+                       latency.astype(np.float32), util.astype(np.float32), pressure.astype(np.float32))
+
+
+class CollapseState(NamedTuple):
+    overload_steps: np.ndarray
+    """(N,) consecutive overloaded steps."""
+    collapse_remaining_steps: np.ndarray
+    """(N,) steps left in a collapse (0 = serving normally)."""
+
+
+def collapse_step(p: Params, state: CollapseState, pressure: np.ndarray) -> CollapseState:
+    """Sustained overload (pressure > collapse_pressure for collapse_after steps) collapses the service."""
+    overload = pressure > p.collapse_pressure
+    count = np.where(overload, state.overload_steps + 1, 0)
+    remaining = np.maximum(state.collapse_remaining_steps - 1, 0)
+    start = (count >= p.collapse_after_steps) & (remaining <= 0)
+    remaining = np.where(start, p.collapse_duration_steps, remaining)
+    count = np.where(start, 0, count)
+    return CollapseState(count.astype(np.int32), remaining.astype(np.int32))
+
+
+def latency_attainment(p: Params, latency_s: np.ndarray) -> np.ndarray:
+    """(N, T) share of served tokens within target, latency exponential with the step's mean."""
+    return (1.0 - np.exp(-p.latency_target_s / np.maximum(latency_s, 1e-6))).astype(np.float32)

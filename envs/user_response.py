@@ -1,0 +1,66 @@
+"""User response: retries of throttled demand, churn and acquisition.
+
+Pure functions over batched arrays: ``N`` environments, ``T`` tiers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .params import Params
+
+
+class ThrottleOutcome(NamedTuple):
+    deferred_tokens: np.ndarray
+    """(N, T) throttled demand that will retry later (joins the retry pool)."""
+    lost_tokens: np.ndarray
+    """(N, T) throttled demand given up for good."""
+
+
+def split_throttled(p: Params, throttled_tokens: np.ndarray) -> ThrottleOutcome:
+    """A tier's ``retry_share`` of throttled demand retries later; the rest is lost."""
+    deferred = throttled_tokens * p.retry_share
+    return ThrottleOutcome(deferred.astype(np.float32), (throttled_tokens - deferred).astype(np.float32))
+
+
+class UserState(NamedTuple):
+    users: np.ndarray
+    """(N, T) users (seats, organisations for API)."""
+    frustration: np.ndarray
+    """(N, T) remembered throttled-user share (exponential average, memory_h)."""
+    latency_excess: np.ndarray
+    """(N, T) remembered latency over target, (latency / target - 1)+ averaged."""
+
+
+class UserStep(NamedTuple):
+    state: UserState
+    churned_users: np.ndarray
+    new_users: np.ndarray
+
+
+def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, latency_s: np.ndarray) -> UserStep:
+    """Churn and acquisition for one step.
+
+    churn hazard per step = base + throttle_sensitivity x frustration ** exponent
+    + latency_sensitivity x latency_excess (all per step, capped at 0.5);
+    new users per step = users x acquisition x max(0, 1 - frustration - latency_excess).
+    An exponent > 1 makes paying tiers shrug off small, occasional limits but
+    leave after repeated hard ones.
+    """
+    k = p.memory_rate
+    frustration = state.frustration + k * (throttled_user_share - state.frustration)
+    excess = np.clip(latency_s / p.latency_target_s - 1.0, 0.0, 10.0)
+    latency_excess = state.latency_excess + k * (excess - state.latency_excess)
+    hazard = (p.churn_base_step + p.churn_throttle_step * frustration ** p.churn_throttle_exponent
+              + p.churn_latency_step * latency_excess)
+    churned = state.users * np.minimum(hazard, 0.5)
+    quality = np.clip(1.0 - frustration - latency_excess, 0.0, 1.0)
+    new = state.users * p.acquisition_step * quality
+    users = state.users - churned + new
+    return UserStep(
+        UserState(users.astype(np.float32), frustration.astype(np.float32), latency_excess.astype(np.float32)),
+        churned.astype(np.float32),
+        new.astype(np.float32),
+    )
