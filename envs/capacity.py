@@ -46,9 +46,9 @@ def provider_step(
     ``t`` (N,) step in episode, ``week_step`` (N,) step in week, ``u_*`` (N, P)
     uniforms, ``*_scale`` (N,) per-episode randomisation multipliers.
     """
-    reclaim = p.reclaim_table[week_step] * (1.0 + p.reclaim_noise * (2.0 * u_reclaim - 1.0))
+    reclaim = p.reclaim_table[week_step] * (p.reclaim_noise_low + p.reclaim_noise_span * u_reclaim)
     reclaim *= reclaim_scale[:, None]
-    np.clip(reclaim, 0.0, 0.95, out=reclaim)
+    np.minimum(reclaim, 0.95, out=reclaim)  # >= 0 by construction
 
     remaining = state.outage_remaining_steps
     up_before = remaining <= 0.0
@@ -59,11 +59,11 @@ def provider_step(
     degraded = np.where(ending, p.degraded_share, state.degraded_share * p.recovery_decay)
     up = remaining <= 0.0
 
-    contract = p.contracted_gpus * capacity_scale[:, None]
-    billed = contract * (1.0 - reclaim)
-    available = billed * up * (1.0 - degraded) * p.scheduled_availability[np.minimum(t, p.episode_steps - 1)]
-    return ProviderStep(ProviderState(remaining.astype(np.float32), degraded.astype(np.float32)),
-                        available.astype(np.float32), billed.astype(np.float32), reclaim)
+    billed = (p.contracted_gpus * capacity_scale[:, None]) * (1.0 - reclaim)
+    available = billed * (1.0 - degraded)
+    available *= up
+    available *= p.scheduled_availability[np.minimum(t, p.episode_steps - 1)]
+    return ProviderStep(ProviderState(remaining, degraded), available, billed, reclaim)
 
 
 class BurstState(NamedTuple):
@@ -90,14 +90,18 @@ def burst_step(p: Params, state: BurstState, t: np.ndarray, last_utilisation: np
     pipeline[rows, slot] = 0.0
     in_flight = pipeline.sum(axis=1)
     room = np.maximum(p.burst_max_gpus - gpus - in_flight, 0.0)
-    order = np.where(last_utilisation > p.burst_buy_above, np.minimum(p.burst_step_gpus, room), 0.0)
-    release = np.where(last_utilisation < p.burst_release_below, np.minimum(p.burst_step_gpus, gpus), 0.0)
+    order = np.minimum(p.burst_step_gpus, room) * (last_utilisation > p.burst_buy_above)
+    release = np.minimum(p.burst_step_gpus, gpus) * (last_utilisation < p.burst_release_below)
     pipeline[rows, slot] = order
-    return BurstState((gpus - release).astype(np.float32), pipeline)
+    return BurstState(gpus - release, pipeline)
 
 
-def capacity_tokens(p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
+def capacity_tokens(
+    p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray, collapsed: np.ndarray | bool
+) -> np.ndarray:
     """(N,) tokens the fleet can serve this step; a collapsed service keeps only a share."""
     gpus = available_gpus.sum(axis=1) + burst_gpus
-    factor = np.where(collapsed, p.collapse_capacity_share, 1.0)
-    return (gpus * p.tokens_per_gpu_step * factor).astype(np.float32)
+    cap = gpus * p.tokens_per_gpu_step
+    if np.any(collapsed):
+        cap *= np.where(collapsed, np.float32(p.collapse_capacity_share), np.float32(1.0))
+    return cap

@@ -127,6 +127,16 @@ class RationingCore:
         else:
             self.episodes[rows] += 1
         self.keys[rows] = episode_keys(self.seeds[rows], self.episodes[rows])
+        # Fresh copies: arrays handed out in an earlier step's info are never mutated.
+        self.providers = ProviderState(*(a.copy() for a in self.providers))
+        self.burst = BurstState(*(a.copy() for a in self.burst))
+        self.collapse = CollapseState(*(a.copy() for a in self.collapse))
+        self.users = UserState(*(a.copy() for a in self.users))
+        self.quota_multiplier = self.quota_multiplier.copy()
+        self.queue_tokens = self.queue_tokens.copy()
+        self.retry_pool_tokens = self.retry_pool_tokens.copy()
+        self.burst_excess = self.burst_excess.copy()
+        self.last_utilisation = self.last_utilisation.copy()
         self.t[rows] = 0
         if self.randomize:
             u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
@@ -180,14 +190,17 @@ class RationingCore:
         s = self._slices
         demand_scale, capacity_scale, reclaim_scale, agentic_scale = self.scales
 
-        quota = apply_action(p, self.quota_multiplier, np.asarray(actions, dtype=F32).reshape(self.num_envs, -1))
+        actions = np.asarray(actions, dtype=F32)
+        if actions.shape != (self.num_envs, p.n_tiers):
+            actions = actions.reshape(self.num_envs, p.n_tiers)
+        quota = apply_action(p, self.quota_multiplier, actions)
         collapsed = self.collapse.collapse_remaining_steps > 0
 
         prov = provider_step(p, self.providers, t, week_step, u[:, s[0]], u[:, s[1]], u[:, s[2]],
                              capacity_scale, reclaim_scale)
         burst = burst_step(p, self.burst, t, self.last_utilisation)
-        uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus, np.zeros_like(collapsed))
-        cap = np.where(collapsed, uncollapsed_cap * p.collapse_capacity_share, uncollapsed_cap).astype(F32)
+        uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus, False)
+        cap = uncollapsed_cap * np.where(collapsed, F32(p.collapse_capacity_share), F32(1.0))
 
         users = self.users.users
         dem = fresh_demand(p, users, t, week_step, self.burst_excess, u[:, s[3]], u[:, s[4]], u[:, s[5]],
@@ -211,7 +224,7 @@ class RationingCore:
         self.users = usr.state
         self.quota_multiplier = quota
         self.queue_tokens = srv.queue_tokens
-        self.retry_pool_tokens = (retry.pool_tokens + thr.deferred_tokens).astype(F32)
+        self.retry_pool_tokens = retry.pool_tokens + thr.deferred_tokens
         self.burst_excess = dem.burst_excess
         self.last_utilisation = srv.utilisation
         self.t = t + 1
@@ -249,7 +262,7 @@ class RationingCore:
             "capacity_tokens": cap,
             "utilisation": srv.utilisation,
             "pressure": srv.pressure,
-            "collapsed": collapsed,
+            "collapsed": collapsed.astype(F32),
             "burst_gpus": burst.gpus,
             "cost_usd": led.cost_usd,
             "rent_usd": led.rent_usd,
@@ -260,8 +273,8 @@ class RationingCore:
             "latency_penalty_usd": rew.latency_penalty_usd,
             "churn_penalty_usd": rew.churn_penalty_usd,
             "reward": rew.reward,
-            "step": t,
-            "hour_of_week": week_step * (p.dt_h),
+            "step": t.astype(F32),
+            "hour_of_week": (week_step * p.dt_h).astype(F32),
             "provider_gpus": prov.available_gpus,
             "reclaimed_share": prov.reclaimed_share,
         }

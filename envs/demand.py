@@ -30,7 +30,9 @@ def agentic_multiplier(p: Params, u: np.ndarray) -> np.ndarray:
     """Truncated-Pareto draw in [agentic_min, agentic_max] by inverse CDF of ``u``."""
     lo, hi, a = p.agentic_min, p.agentic_max, p.agentic_alpha
     tail = 1.0 - (lo / hi) ** a
-    return (lo * (1.0 - u * tail) ** (-1.0 / a)).astype(np.float32)
+    x = (1.0 - tail * u) ** (-1.0 / a)
+    x *= lo
+    return x
 
 
 def fresh_demand(
@@ -51,25 +53,25 @@ def fresh_demand(
     scheduled events x demand_scale; tokens/request mixes chat and agentic
     (agentic = chat x a truncated-Pareto multiplier, growing over the episode).
     """
-    excess = burst_excess * p.burst_decay + (u_burst < p.burst_prob) * p.burst_excess
+    excess = burst_excess * p.burst_decay
+    excess += (u_burst < p.burst_prob) * p.burst_excess
     level = p.profile_table[week_step] * p.event_table[np.minimum(t, p.episode_steps - 1)]
-    level *= 1.0 + p.noise_half_width * (2.0 * u_noise - 1.0)
+    level *= p.noise_low + p.noise_span * u_noise
     level *= 1.0 + excess
-    requests = users * p.requests_per_user_step * level * demand_scale[:, None]
+    level *= p.requests_per_user_step
+    level *= demand_scale[:, None]
+    requests = users * level
 
     tf = t.astype(np.float32)[:, None]
-    share = (p.agentic_share + p.agentic_share_growth_per_step * tf) * agentic_scale[:, None]
-    np.clip(share, 0.0, 0.95, out=share)
-    agentic_tokens = p.chat_tokens_per_request * agentic_multiplier(p, u_agentic)
-    agentic_tokens *= np.exp(p.agentic_tokens_growth_per_step * tf)
-    tokens_per_request = p.chat_tokens_per_request * (1.0 - share) + agentic_tokens * share
-    return DemandStep(
-        (requests * tokens_per_request).astype(np.float32),
-        requests.astype(np.float32),
-        agentic_tokens.astype(np.float32),
-        share.astype(np.float32),
-        excess.astype(np.float32),
-    )
+    share = p.agentic_share + p.agentic_share_growth_per_step * tf
+    share *= agentic_scale[:, None]
+    np.minimum(share, 0.95, out=share)  # >= 0 by construction
+    agentic_tokens = agentic_multiplier(p, u_agentic)
+    agentic_tokens *= p.chat_tokens_per_request * np.exp(p.agentic_tokens_growth_per_step * tf)
+    tokens_per_request = agentic_tokens - p.chat_tokens_per_request
+    tokens_per_request *= share
+    tokens_per_request += p.chat_tokens_per_request
+    return DemandStep(requests * tokens_per_request, requests, agentic_tokens, share, excess)
 
 
 class RetryFlows(NamedTuple):

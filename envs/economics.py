@@ -27,11 +27,9 @@ class Ledger(NamedTuple):
 def ledger(p: Params, users: np.ndarray, served_tokens: np.ndarray, billed_gpus: np.ndarray,
            burst_gpus: np.ndarray) -> Ledger:
     revenue = users * p.price_usd_per_user_step + served_tokens * p.api_price_usd_per_token
-    rent = billed_gpus @ p.rent_usd_per_gpu_step
+    rent = (billed_gpus * p.rent_usd_per_gpu_step).sum(axis=1)  # row-wise: independent of batch size
     burst = burst_gpus * p.burst_rent_usd_per_gpu_step
     variable = served_tokens.sum(axis=1) * p.variable_cost_usd_per_token
     cost = rent + burst + variable
     margin = revenue.sum(axis=1) - cost
-    f = np.float32
-    return Ledger(revenue.astype(f), rent.astype(f), burst.astype(f), variable.astype(f), cost.astype(f),
-                  margin.astype(f))
+    return Ledger(revenue, rent, burst, variable, cost, margin)

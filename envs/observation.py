@@ -47,9 +47,9 @@ def size(p: Params) -> int:
     return 7 + p.n_providers + 6 * p.n_tiers
 
 
-def bounds(p: Params) -> tuple[np.ndarray, np.ndarray]:
+def bounds(n_providers: int, n_tiers: int, quota_min: float, quota_max: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-index (low, high) of the observation; :func:`build` clips to them."""
-    P, T = p.n_providers, p.n_tiers
+    P, T = n_providers, n_tiers
     low = [-1.0] * 4 + [0.0] * P + [0.0, 0.0, 0.0]
     high = [1.0] * 4 + [10.0] * P + [10.0, 1.0, 1.0]
     blocks = {
@@ -58,7 +58,7 @@ def bounds(p: Params) -> tuple[np.ndarray, np.ndarray]:
         "latency_over_target": (-20.0, 20.0),
         "throttled_share": (0.0, 1.0),
         "users": (0.0, 1000.0),
-        "quota": (float(np.log(p.quota_min)), float(np.log(p.quota_max))),
+        "quota": (float(np.log(quota_min)), float(np.log(quota_max))),
     }
     for block in TIER_BLOCKS:
         lo, hi = blocks[block]
@@ -112,6 +112,6 @@ def build(
     out[:, b : b + T] = users / p.users0
     b += T
     out[:, b : b + T] = np.log(quota_multiplier)
-    low, high = bounds(p)
-    np.clip(out, low, high, out=out)
+    np.maximum(out, p.obs_low, out=out)
+    np.minimum(out, p.obs_high, out=out)
     return out

@@ -44,7 +44,9 @@ class Params:
     rent_usd_per_gpu_step: np.ndarray
     reclaim_table: np.ndarray
     """(steps_per_week, P) mean reclaimed share before noise."""
-    reclaim_noise: np.ndarray
+    reclaim_noise_low: np.ndarray
+    reclaim_noise_span: np.ndarray
+    """Reclaimed share is multiplied by ``low + span x u`` (u uniform): +/- reclaim_noise."""
     outage_start_prob: np.ndarray
     outage_steps_low: np.ndarray
     outage_steps_high: np.ndarray
@@ -72,7 +74,9 @@ class Params:
     agentic_alpha: float
     agentic_tokens_growth_per_step: float
     usage_alpha: float
-    noise_half_width: float
+    noise_low: float
+    noise_span: float
+    """Demand noise multiplier is ``low + span x u``: uniform with the scenario's CV."""
     burst_prob: np.ndarray
     burst_excess: np.ndarray
     burst_decay: np.ndarray
@@ -121,6 +125,9 @@ class Params:
     reward_scale_usd: float
     # randomisation, (4, 2): demand, capacity, reclaim, agentic
     randomization: np.ndarray
+    # observation bounds, (obs_size,) each
+    obs_low: np.ndarray
+    obs_high: np.ndarray
 
 
 def _hour_shape(hourly: list[float], hours: np.ndarray) -> np.ndarray:
@@ -234,6 +241,9 @@ def compile_params(sc: Scenario) -> Params:
     contracted = _f32([p.contracted_gpus for p in provs])
     step_minutes = sc.time.step_minutes
     rz = sc.randomization
+    from .observation import bounds
+
+    obs_low, obs_high = bounds(len(provs), len(tiers), sc.action.quota_min, sc.action.quota_max)
     return Params(
         scenario=sc,
         tier_names=tuple(sc.tier_names),
@@ -249,7 +259,8 @@ def compile_params(sc: Scenario) -> Params:
         contracted_gpus=contracted,
         rent_usd_per_gpu_step=_f32([p.rent_usd_per_gpu_hour * dt_h for p in provs]),
         reclaim_table=_reclaim_table(sc),
-        reclaim_noise=_f32([p.reclaim_noise for p in provs]),
+        reclaim_noise_low=_f32([1.0 - p.reclaim_noise for p in provs]),
+        reclaim_noise_span=_f32([2.0 * p.reclaim_noise for p in provs]),
         outage_start_prob=_f32([min(1.0, p.outage_rate_per_week * dt_day / 7.0) for p in provs]),
         outage_steps_low=_f32([p.outage_duration_h[0] / dt_h for p in provs]),
         outage_steps_high=_f32([p.outage_duration_h[1] / dt_h for p in provs]),
@@ -274,7 +285,8 @@ def compile_params(sc: Scenario) -> Params:
         agentic_alpha=float(a),
         agentic_tokens_growth_per_step=float(np.log1p(agentic.tokens_growth_per_day) * dt_day),
         usage_alpha=float(sc.demand.usage_tail_alpha),
-        noise_half_width=float(sc.demand.noise_cv * np.sqrt(3.0)),
+        noise_low=float(1.0 - sc.demand.noise_cv * np.sqrt(3.0)),
+        noise_span=float(2.0 * sc.demand.noise_cv * np.sqrt(3.0)),
         burst_prob=_f32([min(1.0, t.burst_rate_per_day * dt_day) for t in tiers]),
         burst_excess=_f32([t.burst_multiplier - 1.0 for t in tiers]),
         burst_decay=_f32([np.exp(-dt_h / t.burst_decay_h) for t in tiers]),
@@ -315,4 +327,6 @@ def compile_params(sc: Scenario) -> Params:
         churn_weight=float(sc.reward.churn_weight),
         reward_scale_usd=float(sc.reward.scale_usd),
         randomization=_f32([rz.demand_scale, rz.capacity_scale, rz.reclaim_scale, rz.agentic_scale]),
+        obs_low=obs_low,
+        obs_high=obs_high,
     )

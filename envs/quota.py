@@ -25,9 +25,12 @@ from .params import Params
 
 def apply_action(p: Params, quota_multiplier: np.ndarray, action: np.ndarray) -> np.ndarray:
     """New (N, T) quota multipliers after a (N, T) action in [-1, 1] (clipped)."""
-    a = np.clip(action, -1.0, 1.0)
-    out = quota_multiplier * np.exp(p.log_quota_step * a)
-    return np.clip(out, p.quota_min, p.quota_max).astype(np.float32)
+    a = np.minimum(np.maximum(action, -1.0), 1.0)
+    out = np.exp(p.log_quota_step * a)
+    out *= quota_multiplier
+    np.maximum(out, p.quota_min, out=out)
+    np.minimum(out, p.quota_max, out=out)
+    return out
 
 
 def action_for_multiplier(p: Params, current: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -45,11 +48,11 @@ class Admission(NamedTuple):
 def admit(p: Params, demand_tokens: np.ndarray, users: np.ndarray, quota_multiplier: np.ndarray) -> Admission:
     """Split (N, T) demand into admitted and throttled tokens under the quotas."""
     alpha = p.usage_alpha
-    quota = quota_multiplier * p.quota_tokens_per_user_step * users
-    # quota / (mean usage x (alpha - 1)); per-user factors cancel: users x quota / demand
-    ratio = quota / (np.maximum(demand_tokens, 1e-3) * (alpha - 1.0))
-    z = 1.0 + ratio
-    admitted = demand_tokens * (1.0 - z ** (1.0 - alpha))
-    throttled_share = np.where(demand_tokens > 0.0, z ** (-alpha), 0.0)
-    return Admission(admitted.astype(np.float32), (demand_tokens - admitted).astype(np.float32),
-                     throttled_share.astype(np.float32))
+    # z = 1 + quota / (mean usage x (alpha - 1)); per-user factors cancel: users x quota / demand
+    z = quota_multiplier * users
+    z *= p.quota_tokens_per_user_step / (alpha - 1.0)
+    z /= np.maximum(demand_tokens, 1e-3)
+    z += 1.0
+    throttled = demand_tokens * z ** (1.0 - alpha)
+    throttled_share = z ** (-alpha)  # -> 0 as demand -> 0
+    return Admission(demand_tokens - throttled, throttled, throttled_share)

@@ -11,7 +11,6 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from . import observation
 from .core import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, RationingCore
 from .scenario import Scenario
 
@@ -21,8 +20,7 @@ ENV_VERSION = 0
 
 def _spaces(core: RationingCore) -> tuple[spaces.Box, spaces.Box]:
     action = spaces.Box(-1.0, 1.0, shape=(core.n_tiers,), dtype=np.float32)
-    low, high = observation.bounds(core.params)
-    obs = spaces.Box(low, high, dtype=np.float32)
+    obs = spaces.Box(core.params.obs_low, core.params.obs_high, dtype=np.float32)
     return action, obs
 
 
@@ -58,9 +56,9 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
 
-    ``Box(low, high, (7 + P + 6 T,), float32)`` with finite per-index bounds (``envs.observation.bounds``), 45 entries with 2 providers and
-    6 tiers; every entry is of order 1. ``env.unwrapped.obs_names`` names each
-    index.
+    ``Box(low, high, (7 + P + 6 T,), float32)`` with finite per-index bounds
+    (``envs.observation.bounds``): 45 entries with 2 providers and 6 tiers, every
+    entry of order 1. ``env.unwrapped.obs_names`` names each index.
 
     | index       | name                        | meaning                                      |
     |-------------|-----------------------------|----------------------------------------------|
@@ -180,13 +178,18 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
 
 
 def row_info(info: dict[str, np.ndarray], k: int) -> dict[str, Any]:
-    """The info of batch row ``k`` as the single env reports it (copies)."""
-    out: dict[str, Any] = {}
-    for key in TIER_INFO_KEYS + PROVIDER_INFO_KEYS:
-        out[key] = np.array(info[key][k], dtype=np.float32)
+    """The info of batch row ``k`` as the single env reports it.
+
+    Array entries are views of arrays the core allocated for that step alone (it
+    never writes into them again), so no copy is needed.
+    """
+    out: dict[str, Any] = {key: info[key][k] for key in _ARRAY_KEYS}
     for key in SCALAR_INFO_KEYS:
         out[key] = float(info[key][k])
     return out
+
+
+_ARRAY_KEYS = TIER_INFO_KEYS + PROVIDER_INFO_KEYS
 
 
 class RationingVectorEnv(VectorEnv):
@@ -229,7 +232,7 @@ class RationingVectorEnv(VectorEnv):
         return self.core.obs_names
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed if seed is None or isinstance(seed, int) else int(np.asarray(seed).ravel()[0]))
         if seed is None and not self._started:
             seed = _draw_seed(self.np_random)
         if seed is None:

@@ -28,9 +28,9 @@ class RewardTerms(NamedTuple):
 
 
 def reward(p: Params, margin_usd: np.ndarray, late_tokens: np.ndarray, churned_users: np.ndarray) -> RewardTerms:
-    latency_pen = late_tokens @ p.late_penalty_usd_per_token
-    churn_pen = churned_users @ p.lifetime_value_usd
-    r = (p.margin_weight * margin_usd - p.latency_weight * latency_pen - p.churn_weight * churn_pen)
-    r = r / p.reward_scale_usd
-    f = np.float32
-    return RewardTerms(r.astype(f), latency_pen.astype(f), churn_pen.astype(f))
+    # row-wise sums, not BLAS matmuls: results must not depend on the batch size
+    latency_pen = (late_tokens * p.late_penalty_usd_per_token).sum(axis=1)
+    churn_pen = (churned_users * p.lifetime_value_usd).sum(axis=1)
+    r = p.margin_weight * margin_usd - p.latency_weight * latency_pen - p.churn_weight * churn_pen
+    r *= 1.0 / p.reward_scale_usd
+    return RewardTerms(r, latency_pen, churn_pen)

@@ -402,7 +402,8 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_name is not None:
         if not isinstance(base_name, str):
             raise ScenarioError(f"scenario {path.name!r}: field base = {base_name!r}: must be a scenario name")
-        base_path = (path.parent / f"{base_name}.yaml") if (path.parent / f"{base_name}.yaml").is_file() else _resolve_path(base_name)
+        sibling = path.parent / f"{base_name}.yaml"
+        base_path = sibling if sibling.is_file() else _resolve_path(base_name)
         raw = _deep_merge(_read_raw(base_path, seen + (path,)), raw)
     return raw
 

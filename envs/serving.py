@@ -23,22 +23,24 @@ def weighted_fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.n
     n, t = backlog.shape
     ratio = backlog / weights
     order = np.argsort(ratio, axis=1)
-    r_sorted = np.take_along_axis(ratio, order, axis=1)
-    b_sorted = np.take_along_axis(backlog, order, axis=1)
+    rows = np.arange(n)[:, None]
+    r_sorted = ratio[rows, order]
     w_sorted = weights[order]
-    cum_b = np.cumsum(b_sorted, axis=1)
     cum_w = np.cumsum(w_sorted, axis=1)
-    w_total = weights.sum()
+    cum_b = np.cumsum(r_sorted * w_sorted, axis=1)  # backlog of the k lowest-ratio tiers
+    w_total = cum_w[:, -1:]
+    # capacity needed if lambda equals the k-th ratio: those tiers in full, the rest at w x ratio
     served_if = cum_b + r_sorted * (w_total - cum_w)
     full = (served_if <= capacity[:, None]).sum(axis=1)  # tiers served in full
-    rows = np.arange(n)
-    k = np.maximum(full - 1, 0)
-    b_done = np.where(full > 0, cum_b[rows, k], 0.0)
-    w_done = np.where(full > 0, cum_w[rows, k], 0.0)
-    lam = (capacity - b_done) / np.maximum(w_total - w_done, 1e-12)
+    # padding with a zero column makes "none in full" index 0 of the cumulative sums
+    pad = np.zeros((n, 1), dtype=backlog.dtype)
+    b_done = np.concatenate([pad, cum_b], axis=1)[rows[:, 0], full]
+    w_done = np.concatenate([pad, cum_w], axis=1)[rows[:, 0], full]
+    lam = (capacity - b_done) / np.maximum(w_total[:, 0] - w_done, 1e-12)
+    # lam is +inf-like when every tier fits: min() then returns the backlog
     served = np.minimum(backlog, weights * lam[:, None])
-    served = np.where((full >= t)[:, None], backlog, served)
-    return np.maximum(served, 0.0).astype(np.float32)
+    np.maximum(served, 0.0, out=served)
+    return served
 
 
 class ServingStep(NamedTuple):
@@ -75,15 +77,16 @@ def serve(
     timed_out = left * p.queue_timeout_share
     queue = left - timed_out
 
-    u_tier = (served @ p.priority_matrix) / cap[:, None]
+    # load of tiers with priority >= i; a row-wise sum (BLAS would vary with the batch size)
+    u_tier = (served[:, :, None] * p.priority_matrix).sum(axis=1)
+    u_tier /= cap[:, None]
     np.minimum(u_tier, p.max_contention_utilisation, out=u_tier)
     wait = p.dt_s * left / np.maximum(served, 1e-6 * cap[:, None])
     latency = p.base_latency_s / (1.0 - u_tier) + wait
     np.minimum(latency, p.max_latency_s, out=latency)
     util = served.sum(axis=1) / cap
     pressure = backlog.sum(axis=1) / np.maximum(uncollapsed_capacity_tokens, 1.0)
-    return ServingStep(served, queue.astype(np.float32), timed_out.astype(np.float32),
-                       latency.astype(np.float32), util.astype(np.float32), pressure.astype(np.float32))
+    return ServingStep(served, queue, timed_out, latency, util, pressure)
 
 
 class CollapseState(NamedTuple):
@@ -96,14 +99,14 @@ class CollapseState(NamedTuple):
 def collapse_step(p: Params, state: CollapseState, pressure: np.ndarray) -> CollapseState:
     """Sustained overload (pressure > collapse_pressure for collapse_after steps) collapses the service."""
     overload = pressure > p.collapse_pressure
-    count = np.where(overload, state.overload_steps + 1, 0)
+    count = (state.overload_steps + 1) * overload
     remaining = np.maximum(state.collapse_remaining_steps - 1, 0)
     start = (count >= p.collapse_after_steps) & (remaining <= 0)
-    remaining = np.where(start, p.collapse_duration_steps, remaining)
-    count = np.where(start, 0, count)
-    return CollapseState(count.astype(np.int32), remaining.astype(np.int32))
+    remaining += p.collapse_duration_steps * start
+    count *= ~start
+    return CollapseState(count, remaining)
 
 
 def latency_attainment(p: Params, latency_s: np.ndarray) -> np.ndarray:
     """(N, T) share of served tokens within target, latency exponential with the step's mean."""
-    return (1.0 - np.exp(-p.latency_target_s / np.maximum(latency_s, 1e-6))).astype(np.float32)
+    return 1.0 - np.exp(-p.latency_target_s / np.maximum(latency_s, 1e-6))

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tot = summarize(core, args.seed)
-    print(f"scenario {core.scenario.name}: {core.params.episode_steps} steps of {core.scenario.time.step_minutes:g} min,"
+    minutes = core.scenario.time.step_minutes
+    print(f"scenario {core.scenario.name}: {core.params.episode_steps} steps of {minutes:g} min,"
           f" static quotas, seed {args.seed}")
     print(f"{'tier':<11}{'demand Mtok':>14}{'served %':>10}{'throttled %':>13}{'late %':>8}{'churned':>10}"
           f"{'revenue $':>13}")

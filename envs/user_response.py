@@ -22,7 +22,7 @@ class ThrottleOutcome(NamedTuple):
 def split_throttled(p: Params, throttled_tokens: np.ndarray) -> ThrottleOutcome:
     """A tier's ``retry_share`` of throttled demand retries later; the rest is lost."""
     deferred = throttled_tokens * p.retry_share
-    return ThrottleOutcome(deferred.astype(np.float32), (throttled_tokens - deferred).astype(np.float32))
+    return ThrottleOutcome(deferred, throttled_tokens - deferred)
 
 
 class UserState(NamedTuple):
@@ -51,16 +51,17 @@ def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, lat
     """
     k = p.memory_rate
     frustration = state.frustration + k * (throttled_user_share - state.frustration)
-    excess = np.clip(latency_s / p.latency_target_s - 1.0, 0.0, 10.0)
+    excess = latency_s / p.latency_target_s - 1.0
+    np.maximum(excess, 0.0, out=excess)
+    np.minimum(excess, 10.0, out=excess)
     latency_excess = state.latency_excess + k * (excess - state.latency_excess)
-    hazard = (p.churn_base_step + p.churn_throttle_step * frustration ** p.churn_throttle_exponent
-              + p.churn_latency_step * latency_excess)
-    churned = state.users * np.minimum(hazard, 0.5)
-    quality = np.clip(1.0 - frustration - latency_excess, 0.0, 1.0)
+    hazard = frustration ** p.churn_throttle_exponent
+    hazard *= p.churn_throttle_step
+    hazard += p.churn_base_step + p.churn_latency_step * latency_excess
+    np.minimum(hazard, 0.5, out=hazard)
+    churned = state.users * hazard
+    quality = 1.0 - frustration - latency_excess
+    np.maximum(quality, 0.0, out=quality)  # <= 1 since both terms are >= 0
     new = state.users * p.acquisition_step * quality
     users = state.users - churned + new
-    return UserStep(
-        UserState(users.astype(np.float32), frustration.astype(np.float32), latency_excess.astype(np.float32)),
-        churned.astype(np.float32),
-        new.astype(np.float32),
-    )
+    return UserStep(UserState(users, frustration, latency_excess), churned, new)
