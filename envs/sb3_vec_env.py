@@ -28,9 +28,13 @@ from .scenario import Scenario
 class RationingVecEnv(VecEnv):
     """``num_envs`` rationing environments stepped as arrays, as an SB3 ``VecEnv``.
 
+    With a list of scenarios the rows are split evenly between them (a training
+    mix), one :class:`RationingCore` per scenario, in list order; the scenarios
+    must share tiers and providers (so the spaces agree).
+
     Args:
         num_envs: batch size.
-        scenario: shipped scenario name, path or :class:`Scenario`.
+        scenario: shipped scenario name, path or :class:`Scenario`, or a list of them.
         seed: base seed; row k gets ``seed + k`` (also settable with :meth:`seed`).
         randomize: per-episode domain randomisation (see the scenario's ``randomization``).
         overrides: nested mapping merged over the scenario.
@@ -46,10 +50,29 @@ class RationingVecEnv(VecEnv):
         overrides: dict[str, Any] | None = None,
         full_info: bool = False,
     ) -> None:
-        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides)
+        scenarios = list(scenario) if isinstance(scenario, (list, tuple)) else [scenario]
+        if not 1 <= len(scenarios) <= num_envs:
+            raise ValueError(f"scenario: {len(scenarios)} scenarios need 1 <= count <= num_envs = {num_envs}")
+        sizes = [num_envs // len(scenarios) + (i < num_envs % len(scenarios)) for i in range(len(scenarios))]
+        self.cores = [RationingCore(s, k, randomize=randomize, overrides=overrides) for s, k in zip(scenarios, sizes)]
+        self.core = self.cores[0]
+        for c in self.cores[1:]:
+            if c.obs_names != self.core.obs_names:
+                raise ValueError(
+                    f"scenario {c.scenario.name!r}: tiers/providers differ from {self.core.scenario.name!r}; "
+                    "a training mix needs the same observation layout"
+                )
+        bounds = np.cumsum([0] + sizes)
+        self._rows = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.row_scenario = np.repeat(np.arange(len(scenarios)), sizes)
+        """Index into ``cores`` (and the scenario list) of each row."""
         action_space, observation_space = _spaces(self.core)
         self.render_mode = None
         super().__init__(num_envs, observation_space, action_space)
+        self._obs = np.zeros((num_envs, self.core.obs_size), np.float32)
+        self._reward = np.zeros(num_envs, np.float32)
+        self._terminated = np.zeros(num_envs, bool)
+        self._truncated = np.zeros(num_envs, bool)
         self.full_info = full_info
         self._actions: np.ndarray | None = None
         self._next_seeds = np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
@@ -70,20 +93,28 @@ class RationingVecEnv(VecEnv):
         return [int(s) for s in self._next_seeds]
 
     def reset(self) -> VecEnvObs:
-        if self._next_seeds is not None:
-            obs = self.core.reset(self._next_seeds)
-            self._next_seeds = None
-        else:
-            obs = self.core.reset()
+        seeds = self._next_seeds
+        self._next_seeds = None
+        for core, rows in zip(self.cores, self._rows):  # one core per scenario, not per env
+            self._obs[rows] = core.reset(None if seeds is None else seeds[rows])
         self.reset_infos = [{} for _ in range(self.num_envs)]
-        return obs.copy()
+        return self._obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async() must be called before step_wait()"
-        obs, reward, terminated, truncated, info = self.core.step(self._actions)
+        if len(self.cores) == 1:
+            obs, reward, terminated, truncated, info = self.core.step(self._actions)
+        else:
+            obs, reward, terminated, truncated = self._obs, self._reward, self._terminated, self._truncated
+            parts = []
+            actions = np.asarray(self._actions, np.float32)
+            for core, rows in zip(self.cores, self._rows):
+                obs[rows], reward[rows], terminated[rows], truncated[rows], part = core.step(actions[rows])
+                parts.append(part)
+            info = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         self.last_info = info
         done = terminated | truncated
         if self.full_info:
@@ -96,8 +127,13 @@ class RationingVecEnv(VecEnv):
             for j, k in enumerate(ended):  # loop over ended episodes only (rare)
                 infos[k]["terminal_observation"] = final_obs[j]
                 infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
-            self.core.reset(mask=done)
-        return self.core.obs.copy(), reward.copy(), done.copy(), infos
+            for core, rows in zip(self.cores, self._rows):
+                if done[rows].any():
+                    core.reset(mask=done[rows])
+                    obs[rows] = core.obs
+            if len(self.cores) == 1:
+                obs = self.core.obs
+        return obs.copy(), reward.copy(), done.copy(), infos
 
     def close(self) -> None:
         return None

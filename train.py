@@ -1,0 +1,414 @@
+"""Train a PPO rationing policy, then compare it with the tuned baselines.
+
+    python train.py                                   # default scenario mix, a few minutes on 2 cores
+    python train.py --scenario outage --timesteps 2000000 --seed 3
+    python train.py --resume checkpoints/<run>        # continue an interrupted run
+
+Read top to bottom: arguments -> run folder -> environment -> PPO -> callbacks
+(atomic checkpoints, evaluation on held-out seeds and scenarios, progress) ->
+learn -> final evaluation table. Hyperparameters come from
+``agents/hyperparams/ppo.yaml``; every option is listed by ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    normalization_arrays,
+    pointer,
+    restore_normalization,
+    save_checkpoint,
+    set_pointer,
+    write_json_atomic,
+)
+from agents.ppo_policy import RUN_FILE, RUN_FORMAT, read_run
+from agents.train_config import (
+    VALIDATION_SEED_BASE,
+    ConfigError,
+    PPOHyperparams,
+    TrainArgs,
+    load_hyperparams,
+    train_row_seed,
+)
+
+RUN_FORMAT_VERSION = 1
+KEEP_CHECKPOINTS = 2
+
+
+# --------------------------------------------------------------------------- arguments
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors are one line (``train.py: error: ...``), not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None = None) -> TrainArgs:
+    parser = _OneLineParser(
+        prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for f in dataclasses.fields(TrainArgs):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        help_text = f.metadata["help"]
+        if f.type in ("bool",):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif f.name == "scenario":
+            parser.add_argument(flag, action="append", default=None, metavar="NAME_OR_PATH",
+                                help=help_text.replace("%(default)s", ", ".join(default)))
+        else:
+            kind = {"int | None": int, "int": int, "float | None": float, "str | None": str, "str": str}[f.type]
+            parser.add_argument(flag, type=kind, default=default, help=help_text)
+    ns = parser.parse_args(argv)
+    args = TrainArgs(**{k: v for k, v in vars(ns).items() if v is not None or k != "scenario"})
+    for name in ("timesteps", "n_envs", "checkpoint_every", "eval_every", "eval_seeds", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} = {value}: must be >= 1")
+    if args.seed < 0:
+        parser.error(f"--seed = {args.seed}: must be >= 0")
+    return args
+
+
+# -------------------------------------------------------------------------- run folder
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__,
+    }
+
+
+def _reward_overrides(args: TrainArgs) -> dict[str, Any]:
+    weights = {k: getattr(args, k) for k in ("margin_weight", "latency_weight", "churn_weight")}
+    weights = {k: v for k, v in weights.items() if v is not None}
+    return {"reward": weights} if weights else {}
+
+
+def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
+    """Validate everything, then create the run folder and its run.json."""
+    import envs
+
+    for s in args.scenario:
+        envs.load_scenario(s, _reward_overrides(args))  # raises ScenarioError with a one-line message
+    hp = load_hyperparams(args.hyperparams, args.scenario, {"timesteps": args.timesteps, "n_envs": args.n_envs})
+    if hp.n_envs < len(args.scenario):
+        raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(args.scenario)})")
+    core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args))
+    name = args.run_name or f"ppo-{dt.datetime.now():%Y%m%d-%H%M%S}-s{args.seed}"
+    run_dir = Path(args.output) / name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"run folder {str(run_dir)!r} already exists: use --resume {run_dir} or another --run-name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "run_name": name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "config": dataclasses.asdict(args),
+        "hyperparams": hp.model_dump(),
+        "scenarios": list(args.scenario),
+        "reward_overrides": _reward_overrides(args),
+        "seed": args.seed,
+        "env_id": envs.ENV_ID,
+        "env_version": envs.ENV_VERSION,
+        "obs_names": core.obs_names,
+        "tier_names": core.tier_names,
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "status": "created",
+        "timesteps_done": 0,
+    }
+    write_json_atomic(run_dir / RUN_FILE, run)
+    return run_dir, run
+
+
+def resume_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
+    """Find the run folder named by --resume and check it still matches this code."""
+    import envs
+
+    run_dir = Path(args.resume)
+    if not (run_dir / RUN_FILE).exists() and (Path(args.output) / args.resume / RUN_FILE).exists():
+        run_dir = Path(args.output) / args.resume
+    try:
+        run = read_run(run_dir)
+    except CheckpointError as exc:
+        raise ConfigError(f"--resume {args.resume}: {exc}") from None
+    core = envs.RationingCore(run["scenarios"][0], 1, overrides=run.get("reward_overrides") or None)
+    check_compatible(run, envs.ENV_ID, envs.ENV_VERSION, core.obs_names, where=f"run {str(run_dir)!r}")
+    run["resumed"] = run.get("resumed", []) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
+    write_json_atomic(run_dir / RUN_FILE, run)
+    return run_dir, run
+
+
+# -------------------------------------------------------------------------- environment
+def make_env(run: dict[str, Any], hp: PPOHyperparams):
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    from envs.sb3_vec_env import RationingVecEnv
+
+    vec = RationingVecEnv(hp.n_envs, scenario=run["scenarios"], seed=train_row_seed(run["seed"]),
+                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None)
+    return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
+                        gamma=hp.gamma)
+
+
+def make_model(env, hp: PPOHyperparams, seed: int, tb_dir: Path | None):
+    import torch.nn as nn
+    from stable_baselines3 import PPO
+
+    return PPO(
+        "MlpPolicy", env, n_steps=hp.n_steps, batch_size=hp.batch_size, n_epochs=hp.n_epochs,
+        learning_rate=hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_range,
+        ent_coef=hp.ent_coef, vf_coef=hp.vf_coef, max_grad_norm=hp.max_grad_norm,
+        policy_kwargs={"net_arch": list(hp.net_arch), "log_std_init": hp.log_std_init,
+                       "activation_fn": {"tanh": nn.Tanh, "relu": nn.ReLU}[hp.activation]},
+        tensorboard_log=str(tb_dir) if tb_dir else None, seed=seed, device="cpu", verbose=0,
+    )
+
+
+# ------------------------------------------------------------------------- checkpoints
+def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "timesteps": int(timesteps),
+        "run_name": run["run_name"],
+        "env_id": run["env_id"],
+        "env_version": run["env_version"],
+        "obs_names": run["obs_names"],
+        "tier_names": run["tier_names"],
+        "hyperparams": run["hyperparams"],
+        "scenarios": run["scenarios"],
+        "seed": run["seed"],
+        "git_commit": run["git_commit"],
+        **(extra or {}),
+    }
+
+
+def save_to(run_dir: Path, run: dict[str, Any], model, kind: str, extra: dict[str, Any] | None = None) -> Path:
+    """Save a checkpoint of ``kind`` (latest/best/final) and point ``<kind>.json`` at it."""
+    t = int(model.num_timesteps)
+    folder = run_dir / "checkpoints" / f"{kind}-{t:012d}"
+    save_checkpoint(folder, model.policy.state_dict(), normalization_arrays(model.get_env()),
+                    checkpoint_meta(run, t, extra),
+                    optimizer_state=model.policy.optimizer.state_dict() if kind == "latest" else None)
+    previous = pointer(run_dir, kind)
+    set_pointer(run_dir, kind, folder, {"timesteps": t, **(extra or {})})
+    if previous is not None and previous != folder and previous.exists():
+        _prune(run_dir, kind, keep=KEEP_CHECKPOINTS if kind == "latest" else 1)
+    return folder
+
+
+def _prune(run_dir: Path, kind: str, keep: int) -> None:
+    import shutil
+
+    current = pointer(run_dir, kind)
+    folders = sorted((run_dir / "checkpoints").glob(f"{kind}-*"))
+    for folder in folders[:-keep]:
+        if folder != current:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def restore(run_dir: Path, run: dict[str, Any], model) -> int:
+    """Load the latest checkpoint into the model and its VecNormalize; returns its timesteps."""
+    import envs
+
+    folder = pointer(run_dir, "latest")
+    if folder is None:
+        return 0
+    ckpt = load_checkpoint(folder)
+    check_compatible(ckpt.manifest, envs.ENV_ID, envs.ENV_VERSION, run["obs_names"], where=f"checkpoint {folder}")
+    model.policy.load_state_dict(ckpt.policy_state)
+    if ckpt.optimizer_state is not None:
+        model.policy.optimizer.load_state_dict(ckpt.optimizer_state)
+    restore_normalization(model.get_env(), ckpt.normalization)
+    model.num_timesteps = ckpt.timesteps
+    model._num_timesteps_at_start = ckpt.timesteps
+    return ckpt.timesteps
+
+
+# -------------------------------------------------------------------------- evaluation
+def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds: int) -> dict[str, float]:
+    """Mean episode return of the deterministic policy per scenario, on validation seeds."""
+    import envs
+
+    vecnorm = model.get_env()
+    out = {}
+    for scenario in scenarios:
+        core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None)
+        obs = core.reset(np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE))
+        total = np.zeros(n_seeds)
+        for _ in range(core.params.episode_steps):
+            action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
+            obs, reward, *_ = core.step(action)
+            total += reward
+        out[scenario] = float(total.mean())
+    return out
+
+
+def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: int, start: int):
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    import envs
+
+    scenarios = list(dict.fromkeys(run["scenarios"] + envs.available_scenarios()))
+    history_path = run_dir / "eval_history.jsonl"
+
+    class RunCallback(BaseCallback):
+        """Atomic checkpoints, evaluation on held-out seeds/scenarios with best-model keeping, progress."""
+
+        def _on_training_start(self) -> None:
+            self.next_ckpt = start + args.checkpoint_every
+            self.next_eval = start + args.eval_every
+            self.best = json.loads((run_dir / "best.json").read_text()).get("score") if (
+                run_dir / "best.json").exists() else None
+            self.last_eval = self.best
+            self.t0, self.n0 = time.perf_counter(), self.model.num_timesteps
+            self.bar = tqdm(total=total, initial=start, unit="step", unit_scale=True, dynamic_ncols=True,
+                            disable=not args.progress, desc="train")
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            n = self.model.num_timesteps
+            self.bar.update(n - self.bar.n)
+            rate = (n - self.n0) / max(time.perf_counter() - self.t0, 1e-9)
+            post = {"steps/s": f"{rate:,.0f}"}
+            if self.last_eval is not None:
+                post["eval"] = f"{self.last_eval:.1f}"
+            self.bar.set_postfix(post, refresh=False)
+            if n >= self.next_eval or n >= total:
+                self.next_eval += args.eval_every
+                self.evaluate()
+            if n >= self.next_ckpt:
+                self.next_ckpt += args.checkpoint_every
+                save_to(run_dir, run, self.model, "latest")
+                run["timesteps_done"] = n
+                write_json_atomic(run_dir / RUN_FILE, run)
+
+        def evaluate(self) -> None:
+            n = self.model.num_timesteps
+            returns = validation_return(self.model, run, scenarios, n_seeds=3)
+            score = float(np.mean(list(returns.values())))
+            self.last_eval = score
+            self.logger.record("eval/mean_return", score)
+            for name, value in returns.items():
+                self.logger.record(f"eval/return_{name}", value)
+            with open(history_path, "a") as f:
+                f.write(json.dumps({"timesteps": n, "score": score, "returns": returns,
+                                    "wall_s": round(time.perf_counter() - self.t0, 2)}) + "\n")
+            if self.best is None or score > self.best:
+                self.best = score
+                save_to(run_dir, run, self.model, "best", {"score": score, "returns": returns})
+
+        def _on_training_end(self) -> None:
+            self.bar.update(self.model.num_timesteps - self.bar.n)
+            self.bar.close()
+
+    return RunCallback()
+
+
+# --------------------------------------------------------------------------------- main
+def train(args: TrainArgs) -> tuple[Path, int]:
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    run_dir, run = resume_run(args) if args.resume else new_run(args)
+    hp = PPOHyperparams.model_validate(run["hyperparams"])
+    torch.set_num_threads(run["config"]["threads"] if args.resume else args.threads)
+    set_random_seed(run["seed"])
+    env = make_env(run, hp)
+    model = make_model(env, hp, run["seed"], run_dir / "tb")
+    start = restore(run_dir, run, model) if args.resume else 0
+    total = hp.timesteps
+    if start >= total:
+        print(f"run {run_dir} already has {start:,} of {total:,} timesteps")
+        return run_dir, 0
+    callback = make_callback(run_dir, run, args if not args.resume else TrainArgs(**{
+        **run["config"], "progress": args.progress}), total, start)
+    run["status"] = "running"
+    write_json_atomic(run_dir / RUN_FILE, run)
+    print(f"run folder {run_dir} | scenarios {', '.join(run['scenarios'])} | {hp.n_envs} envs | "
+          f"{total:,} timesteps" + (f" (resuming at {start:,})" if start else ""))
+
+    def _sigterm(signum, frame):  # treat SIGTERM like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        model.learn(total_timesteps=total - start, callback=callback, reset_num_timesteps=not start,
+                    tb_log_name="ppo")
+    except KeyboardInterrupt:
+        save_to(run_dir, run, model, "latest")
+        run.update(status="interrupted", timesteps_done=int(model.num_timesteps))
+        write_json_atomic(run_dir / RUN_FILE, run)
+        print(f"\ninterrupted: saved checkpoint at {model.num_timesteps:,} timesteps; "
+              f"continue with: python train.py --resume {run_dir}", file=sys.stderr)
+        return run_dir, 130
+    save_to(run_dir, run, model, "latest")
+    save_to(run_dir, run, model, "final")
+    if pointer(run_dir, "best") is None:
+        save_to(run_dir, run, model, "best")
+    run.update(status="finished", timesteps_done=int(model.num_timesteps))
+    write_json_atomic(run_dir / RUN_FILE, run)
+    return run_dir, 0
+
+
+def final_evaluation(run_dir: Path, n_seeds: int) -> None:
+    from agents.evaluate import evaluate_and_report
+
+    evaluate_and_report([str(run_dir)], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    from envs import ScenarioError
+
+    try:
+        run_dir, code = train(args)
+        if code == 0 and args.final_eval:
+            final_evaluation(run_dir, args.eval_seeds)
+    except (ConfigError, ScenarioError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
