@@ -39,6 +39,7 @@ from agents.checkpoint import (
     set_pointer,
     write_json_atomic,
 )
+from agents.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
 from agents.ppo_policy import RUN_FILE, RUN_FORMAT, read_run
 from agents.train_config import (
     VALIDATION_SEED_BASE,
@@ -128,6 +129,12 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
     if hp.n_envs < len(args.scenario):
         raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(args.scenario)})")
     core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args))
+    layout = ActionLayout.from_params(core.params)
+    for s in args.scenario[1:]:
+        other = ActionLayout.from_params(envs.RationingCore(s, 1).params)
+        if other != layout or envs.RationingCore(s, 1).obs_names != core.obs_names:
+            raise ConfigError(f"scenario {s!r}: its tiers, providers or action section differ from "
+                              f"{args.scenario[0]!r}; a training mix needs one layout")
     name = args.run_name or f"ppo-{dt.datetime.now():%Y%m%d-%H%M%S}-s{args.seed}"
     run_dir = Path(args.output) / name
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -148,6 +155,7 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         "env_version": envs.ENV_VERSION,
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
+        "action_layout": layout.to_dict(),
         "versions": _versions(),
         "git_commit": _git_commit(),
         "status": "created",
@@ -183,6 +191,8 @@ def make_env(run: dict[str, Any], hp: PPOHyperparams):
 
     vec = RationingVecEnv(hp.n_envs, scenario=run["scenarios"], seed=train_row_seed(run["seed"]),
                           randomize=hp.randomize, overrides=run.get("reward_overrides") or None)
+    if hp.action_parameterisation == "target":
+        vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
                         gamma=hp.gamma)
 
@@ -193,7 +203,8 @@ def make_model(env, hp: PPOHyperparams, seed: int, tb_dir: Path | None):
 
     return PPO(
         "MlpPolicy", env, n_steps=hp.n_steps, batch_size=hp.batch_size, n_epochs=hp.n_epochs,
-        learning_rate=hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_range,
+        learning_rate=(lambda progress: hp.learning_rate * progress) if hp.lr_schedule == "linear"
+        else hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_range,
         ent_coef=hp.ent_coef, vf_coef=hp.vf_coef, max_grad_norm=hp.max_grad_norm,
         policy_kwargs={"net_arch": list(hp.net_arch), "log_std_init": hp.log_std_init,
                        "activation_fn": {"tanh": nn.Tanh, "relu": nn.ReLU}[hp.activation]},
@@ -211,6 +222,7 @@ def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] |
         "obs_names": run["obs_names"],
         "tier_names": run["tier_names"],
         "hyperparams": run["hyperparams"],
+        "action_layout": run["action_layout"],
         "scenarios": run["scenarios"],
         "seed": run["seed"],
         "git_commit": run["git_commit"],
@@ -266,6 +278,8 @@ def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds:
     import envs
 
     vecnorm = model.get_env()
+    layout = ActionLayout.from_dict(run["action_layout"])
+    target = run["hyperparams"]["action_parameterisation"] == "target"
     out = {}
     for scenario in scenarios:
         core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None)
@@ -273,6 +287,8 @@ def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds:
         total = np.zeros(n_seeds)
         for _ in range(core.params.episode_steps):
             action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
+            if target:
+                action = target_to_env_action(action, obs, layout)
             obs, reward, *_ = core.step(action)
             total += reward
         out[scenario] = float(total.mean())

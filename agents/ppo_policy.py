@@ -68,6 +68,11 @@ class PPOPolicy:
             raise CheckpointError(
                 f"checkpoint {str(checkpoint.path)!r}: weights do not match the architecture in its manifest"
             ) from None
+        self.layout = None
+        if self.hyperparams.get("action_parameterisation", "relative") == "target":
+            from .parameterisation import ActionLayout
+
+            self.layout = ActionLayout.from_dict(m["action_layout"])
         norm = checkpoint.normalization
         self.norm_obs = bool(norm["norm_obs"])
         self.obs_mean = norm["obs_mean"].astype(np.float32)
@@ -87,6 +92,10 @@ class PPOPolicy:
         with self._torch.no_grad():
             actions = self.policy._predict(self._torch.as_tensor(x), deterministic=deterministic).numpy()
         actions = np.clip(actions, -1.0, 1.0).astype(np.float32)
+        if self.layout is not None:  # the network picked target quotas: convert to env actions
+            from .parameterisation import target_to_env_action
+
+            actions = target_to_env_action(actions, obs.reshape(1, -1) if single else obs, self.layout)
         return (actions[0] if single else actions), state
 
 

@@ -33,6 +33,10 @@ class PPOHyperparams(BaseModel):
     batch_size: Annotated[int, Field(ge=2)] = 4096
     n_epochs: Annotated[int, Field(ge=1, le=100)] = 4
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-4
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    action_parameterisation: Literal["target", "relative"] = "target"
+    """``target``: the network picks target quotas (see agents/parameterisation.py); ``relative``: raw env actions."""
+    """``linear`` decays the learning rate to 0 over the run."""
     gamma: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
     gae_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
     clip_range: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2

@@ -122,3 +122,22 @@ def test_gymnasium_vector_env_same_step_autoreset_matches_single() -> None:
             np.testing.assert_array_equal(info["final_obs"][1], s_obs)
             s_obs, _ = single.reset()
         np.testing.assert_array_equal(obs[1], s_obs)
+
+
+def test_scenario_mix_rows_equal_single_scenario_envs() -> None:
+    vec = RationingVecEnv(5, scenario=["default", "outage"], seed=40, overrides=SHORT)
+    assert list(vec.row_scenario) == [0, 0, 0, 1, 1]
+    obs = vec.reset()
+    act = np.random.default_rng(3).uniform(-1, 1, (30, 5, 6)).astype(np.float32)
+    singles = [envs.RationingEnv(s, overrides=SHORT) for s in ["default"] * 3 + ["outage"] * 2]
+    s_obs = [e.reset(seed=40 + k)[0] for k, e in enumerate(singles)]
+    np.testing.assert_array_equal(obs, np.stack(s_obs))
+    for t in range(30):
+        obs, rew, done, infos = vec.step(act[t])
+        for k, e in enumerate(singles):
+            o, r, _, trunc, _ = e.step(act[t, k])
+            assert r == rew[k]
+            if trunc:
+                np.testing.assert_array_equal(o, infos[k]["terminal_observation"])
+                o, _ = e.reset()
+            np.testing.assert_array_equal(o, obs[k])
