@@ -1,0 +1,204 @@
+"""One policy interface, and turning a name or a path into a policy.
+
+Every controller (a rule baseline, a PPO checkpoint, an exported policy) answers
+stable-baselines3's call, batched over environments::
+
+    action, state = policy.predict(obs, state=None, episode_start=None, deterministic=True)
+
+``obs`` is ``(N, obs_size)`` (or ``(obs_size,)``), ``action`` float32 ``(N, T)`` in
+[-1, 1] (or ``(T,)``). Policies with memory return it in ``state``; callers pass it
+back with ``episode_start`` (N,) marking rows that start a new episode.
+
+:func:`resolve_policy` maps a *spec* to a policy for one scenario:
+
+* a baseline name (``static``, ``time-of-use``, ``tier-priority``, ``aimd``,
+  ``predictive``, ``fair-share``, ``latency-gradient``): the rule with its tuned
+  parameters from ``agents/tuned/baselines.json`` (the defaults if the file has
+  none for it); ``<name>:untuned`` forces the defaults;
+* a path to a folder a registered loader recognises.
+
+Extension point for trained policies: a module that calls :func:`register_loader`
+at import, listed in :data:`LOADER_MODULES` (imported the first time a path is
+resolved). For example ``agents/ppo_policy.py`` would end with::
+
+    register_loader("checkpoint", detect=is_run_or_checkpoint, load=load_run_policy,
+                    description="training run folder (run.json) or checkpoint folder (manifest.json)")
+
+and ``LOADER_MODULES`` would list ``"agents.ppo_policy"``. Until a loader is
+registered, a training run or checkpoint folder (``run.json``/``manifest.json``)
+or an exported policy folder (``policy.json``) gives a one-line error saying no
+loader is registered. A loader is called once per path (policies loaded from
+paths are scenario-independent and cached).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .baselines import RULES, RuleContext, RuleError, make_rule, params_from_dict
+
+TUNED_FILE = Path(__file__).resolve().parent / "tuned" / "baselines.json"
+TUNED_FORMAT = "rationing-tuned-baselines"
+UNTUNED_SUFFIX = ":untuned"
+
+#: Folder markers of trained policies, for error messages when no loader takes them.
+KNOWN_MARKERS = {
+    "run.json": "a training run folder",
+    "manifest.json": "a checkpoint folder",
+    "policy.json": "an exported policy folder",
+}
+
+
+#: Modules imported before resolving a path; each registers its loaders (see the module docstring).
+LOADER_MODULES: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What evaluation needs of a controller: stable-baselines3's batched ``predict``."""
+
+    def predict(self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]: ...
+
+
+class PolicyError(ValueError):
+    """A policy spec that cannot be resolved; the message is one line and lists what is available."""
+
+
+# ---------------------------------------------------------------------------- loaders
+@dataclass(frozen=True)
+class Loader:
+    kind: str
+    detect: Callable[[Path], bool]
+    load: Callable[[Path], Policy]
+    description: str
+
+
+_LOADERS: dict[str, Loader] = {}
+_CACHE: dict[str, Policy] = {}
+
+
+def register_loader(kind: str, detect: Callable[[Path], bool], load: Callable[[Path], Policy],
+                    description: str = "") -> None:
+    """Register (or replace) a loader for policy folders: ``detect(path)`` says whether it applies."""
+    _LOADERS[kind] = Loader(kind, detect, load, description or kind)
+    _CACHE.clear()
+
+
+def unregister_loader(kind: str) -> None:
+    _LOADERS.pop(kind, None)
+    _CACHE.clear()
+
+
+def registered_loaders() -> list[str]:
+    _import_loader_modules()
+    return list(_LOADERS)
+
+
+_imported = False
+
+
+def _import_loader_modules() -> None:
+    global _imported
+    if not _imported:
+        _imported = True
+        for module in LOADER_MODULES:
+            importlib.import_module(module)
+
+
+# ------------------------------------------------------------------------- tuned file
+def read_tuned(path: str | Path = TUNED_FILE) -> dict[str, Any]:
+    """The tuned-baselines file (``{}`` if it does not exist); one-line error if it is corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise PolicyError(f"tuned baselines file {str(path)!r} is unreadable or not JSON") from None
+    if not isinstance(data, dict) or data.get("format") != TUNED_FORMAT or not isinstance(data.get("rules"), dict):
+        raise PolicyError(f"tuned baselines file {str(path)!r} is not a {TUNED_FORMAT!r} file")
+    return data
+
+
+def tuned_params(rule: str, path: str | Path = TUNED_FILE) -> dict[str, Any] | None:
+    """The tuned parameter dict of ``rule``, or None if the file has none."""
+    entry = read_tuned(path).get("rules", {}).get(rule)
+    return None if entry is None else dict(entry.get("params", {}))
+
+
+def best_tuned_baseline(path: str | Path = TUNED_FILE) -> str | None:
+    """The rule the tuning run found best on the training scenarios (None without a tuned file)."""
+    best = read_tuned(path).get("best")
+    return best if best in RULES else None
+
+
+# ------------------------------------------------------------------------------ specs
+@dataclass(frozen=True)
+class PolicySpec:
+    """A parsed ``--policy`` value."""
+
+    spec: str
+    label: str
+    kind: str
+    """``baseline`` or the loader kind."""
+    rule: str | None = None
+    tuned: bool = False
+    path: Path | None = None
+
+
+def available_text() -> str:
+    names = ", ".join(RULES)
+    loaders = "; ".join(f"{ld.description}" for ld in _LOADERS.values()) or "none registered"
+    return (f"baselines: {names} (append {UNTUNED_SUFFIX} for the default parameters); "
+            f"policy folders: {loaders}")
+
+
+def parse_policy(spec: str, tuned_file: str | Path = TUNED_FILE) -> PolicySpec:
+    """Check a spec without building the policy; raises :class:`PolicyError`."""
+    text = str(spec).strip()
+    name, untuned = (text[: -len(UNTUNED_SUFFIX)], True) if text.endswith(UNTUNED_SUFFIX) else (text, False)
+    if name in RULES:
+        has_tuned = not untuned and tuned_params(name, tuned_file) is not None
+        label = name if has_tuned else f"{name}{UNTUNED_SUFFIX}"
+        return PolicySpec(text, label, "baseline", rule=name, tuned=has_tuned)
+    _import_loader_modules()
+    path = Path(text)
+    if not path.exists():
+        raise PolicyError(f"unknown policy {text!r}: not a baseline name nor an existing path ({available_text()})")
+    for loader in _LOADERS.values():
+        if loader.detect(path):
+            label = path.name or str(path)
+            return PolicySpec(text, label, loader.kind, path=path)
+    found = [desc for marker, desc in KNOWN_MARKERS.items() if (path / marker).is_file()]
+    if found:
+        raise PolicyError(f"{text!r} is {found[0]}, but no loader for it is registered "
+                          f"(agents.policy.register_loader; {available_text()})")
+    raise PolicyError(f"{text!r} is not a checkpoint or exported policy ({available_text()})")
+
+
+def resolve_policy(spec: str | PolicySpec, scenario: Any = "default", tuned_file: str | Path = TUNED_FILE) -> Policy:
+    """The policy named by ``spec`` for ``scenario`` (name, path, Scenario, RationingCore or RuleContext)."""
+    ps = spec if isinstance(spec, PolicySpec) else parse_policy(spec, tuned_file)
+    if ps.kind == "baseline":
+        assert ps.rule is not None
+        ctx = scenario if isinstance(scenario, RuleContext) else RuleContext(scenario)
+        try:
+            params = params_from_dict(ps.rule, tuned_params(ps.rule, tuned_file)) if ps.tuned else None
+            return make_rule(ps.rule, ctx, params)
+        except RuleError as exc:
+            raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
+    key = str(ps.path.resolve()) if ps.path is not None else ps.spec
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = _LOADERS[ps.kind].load(ps.path)  # type: ignore[arg-type]
+        except ValueError as exc:  # loaders raise ValueError subclasses with one-line messages
+            raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
+    return _CACHE[key]
