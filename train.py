@@ -272,6 +272,24 @@ def restore(run_dir: Path, run: dict[str, Any], model) -> int:
     return ckpt.timesteps
 
 
+def warm_start(model, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
+    """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
+    from agents.policy import TUNED_FILE
+    from agents.warmstart import clone, collect
+
+    rule = hp.warm_start
+    if rule == "best":
+        rule = json.loads(Path(TUNED_FILE).read_text())["best"]
+    t0 = time.perf_counter()
+    demos = collect(rule, run["scenarios"], hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
+                    run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]))
+    stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"])
+    stats.update(rule=rule, seconds=round(time.perf_counter() - t0, 1))
+    print(f"warm start: cloned {rule!r} from {stats['samples']:,} decisions (actor MSE {stats['actor_mse']:.4f}, "
+          f"rule return {stats['rule_return']:.1f}) in {stats['seconds']} s")
+    return stats
+
+
 # -------------------------------------------------------------------------- evaluation
 def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds: int) -> dict[str, float]:
     """Mean episode return of the deterministic policy per scenario, on validation seeds."""
@@ -314,6 +332,13 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
                 run_dir / "best.json").exists() else None
             self.last_eval = self.best
             self.t0, self.n0 = time.perf_counter(), self.model.num_timesteps
+            hp = run["hyperparams"]
+            self.unfreeze_at = hp.get("warm_start_critic_steps", 0) if hp.get("warm_start", "none") != "none" else 0
+            self.frozen = start < self.unfreeze_at
+            if self.frozen:  # critic warm-up after behaviour cloning: the actor stays the clone
+                from agents.warmstart import set_actor_trainable
+
+                set_actor_trainable(self.model.policy, False)
             self.bar = tqdm(total=total, initial=start, unit="step", unit_scale=True, dynamic_ncols=True,
                             disable=not args.progress, desc="train")
 
@@ -322,6 +347,11 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
 
         def _on_rollout_end(self) -> None:
             n = self.model.num_timesteps
+            if self.frozen and n >= self.unfreeze_at:
+                from agents.warmstart import set_actor_trainable
+
+                set_actor_trainable(self.model.policy, True)
+                self.frozen = False
             self.bar.update(n - self.bar.n)
             rate = (n - self.n0) / max(time.perf_counter() - self.t0, 1e-9)
             post = {"steps/s": f"{rate:,.0f}"}
@@ -371,6 +401,9 @@ def train(args: TrainArgs) -> tuple[Path, int]:
     env = make_env(run, hp)
     model = make_model(env, hp, run["seed"], run_dir / "tb")
     start = restore(run_dir, run, model) if args.resume else 0
+    if not args.resume and hp.warm_start != "none":
+        run["warm_start"] = warm_start(model, run, hp)
+        write_json_atomic(run_dir / RUN_FILE, run)
     total = hp.timesteps
     if start >= total:
         print(f"run {run_dir} already has {start:,} of {total:,} timesteps")
@@ -408,7 +441,7 @@ def train(args: TrainArgs) -> tuple[Path, int]:
 def final_evaluation(run_dir: Path, n_seeds: int) -> None:
     from agents.evaluate import evaluate_and_report
 
-    evaluate_and_report([str(run_dir)], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation")
+    evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,6 +84,7 @@ class RuleContext:
         self.tier_names: list[str] = list(p.tier_names)
         self.n_tiers = T = p.n_tiers
         self.obs_size = core.obs_size
+        self.obs_names: list[str] = list(core.obs_names)
         P = p.n_providers
         self.blocks = {b: tier_block(p, b) for b in TIER_BLOCKS}
         self.capacity_slice = slice(4, 4 + P)

@@ -57,7 +57,7 @@ KNOWN_MARKERS = {
 
 
 #: Modules imported before resolving a path; each registers its loaders (see the module docstring).
-LOADER_MODULES: tuple[str, ...] = ()
+LOADER_MODULES: tuple[str, ...] = ("agents.loaders",)
 
 
 @runtime_checkable
@@ -201,4 +201,25 @@ def resolve_policy(spec: str | PolicySpec, scenario: Any = "default", tuned_file
             _CACHE[key] = _LOADERS[ps.kind].load(ps.path)  # type: ignore[arg-type]
         except ValueError as exc:  # loaders raise ValueError subclasses with one-line messages
             raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
-    return _CACHE[key]
+    policy = _CACHE[key]
+    _check_layout(ps.spec, policy, scenario)
+    return policy
+
+
+def _check_layout(spec: str, policy: Any, scenario: Any) -> None:
+    """Refuse a trained policy whose observation layout (by name) differs from the scenario's."""
+    names = getattr(policy, "obs_names", None)
+    if names is None:
+        return
+    if isinstance(scenario, RuleContext):
+        expected = scenario.obs_names
+    else:
+        from envs import RationingCore
+
+        expected = (scenario if isinstance(scenario, RationingCore) else RationingCore(scenario, 1)).obs_names
+    if list(names) != list(expected):
+        diff = next((i for i, (a, b) in enumerate(zip(names, expected)) if a != b), min(len(names), len(expected)))
+        got = names[diff] if diff < len(names) else "missing"
+        want = expected[diff] if diff < len(expected) else "missing"
+        raise PolicyError(f"policy {spec!r}: observation layout differs from the scenario's at index {diff} "
+                          f"({got!r} vs {want!r})")

@@ -75,15 +75,17 @@ class PPOPolicy:
             self.layout = ActionLayout.from_dict(m["action_layout"])
         norm = checkpoint.normalization
         self.norm_obs = bool(norm["norm_obs"])
-        self.obs_mean = norm["obs_mean"].astype(np.float32)
-        self.obs_std = np.sqrt(norm["obs_var"] + norm["epsilon"]).astype(np.float32)
+        # float64 like SB3's VecNormalize: features with tiny training variance magnify float32 rounding
+        self.obs_mean = norm["obs_mean"].astype(np.float64)
+        self.obs_std = np.sqrt(norm["obs_var"].astype(np.float64) + float(norm["epsilon"]))
         self.clip_obs = float(norm["clip_obs"])
         self._torch = torch
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         if not self.norm_obs:
             return obs.astype(np.float32)
-        return np.clip((obs - self.obs_mean) / self.obs_std, -self.clip_obs, self.clip_obs).astype(np.float32)
+        x = (np.asarray(obs, np.float64) - self.obs_mean) / self.obs_std
+        return np.clip(x, -self.clip_obs, self.clip_obs).astype(np.float32)
 
     def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
         obs = np.asarray(obs, dtype=np.float32)

@@ -35,6 +35,13 @@ class PPOHyperparams(BaseModel):
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-4
     lr_schedule: Literal["constant", "linear"] = "constant"
     action_parameterisation: Literal["target", "relative"] = "target"
+    warm_start: str = "none"
+    """Behaviour-clone this rule before PPO (``best`` = the best tuned baseline, a rule name, or ``none``)."""
+    warm_start_envs: Annotated[int, Field(ge=1, le=4096)] = 64
+    """Rule rollouts per training scenario for the warm start (two episodes each)."""
+    warm_start_epochs: Annotated[int, Field(ge=1, le=1000)] = 30
+    warm_start_critic_steps: Annotated[int, Field(ge=0)] = 0
+    """After a warm start, train only the critic (actor frozen) for this many timesteps."""
     """``target``: the network picks target quotas (see agents/parameterisation.py); ``relative``: raw env actions."""
     """``linear`` decays the learning rate to 0 over the run."""
     gamma: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
@@ -92,6 +99,8 @@ def load_hyperparams(path: str | Path, scenarios: list[str], overrides: dict[str
             f"hyperparameter {name} = {value!r} (from {path.name!r} or the command line): {msg[0].lower() + msg[1:]}"
         ) from None
     hp.check_batch()
+    if hp.warm_start != "none" and hp.action_parameterisation != "target":
+        raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target")
     return hp
 
 
