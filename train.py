@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
             parser.add_argument(flag, type=kind, default=default, help=help_text)
     ns = parser.parse_args(argv)
     args = TrainArgs(**{k: v for k, v in vars(ns).items() if v is not None or k != "scenario"})
-    for name in ("timesteps", "n_envs", "checkpoint_every", "eval_every", "eval_seeds", "threads"):
+    for name in ("timesteps", "n_envs", "checkpoint_every", "eval_every", "eval_seeds", "val_seeds", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} = {value}: must be >= 1")
@@ -190,7 +190,8 @@ def make_env(run: dict[str, Any], hp: PPOHyperparams):
     from envs.sb3_vec_env import RationingVecEnv
 
     vec = RationingVecEnv(hp.n_envs, scenario=run["scenarios"], seed=train_row_seed(run["seed"]),
-                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None)
+                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None,
+                          stagger=hp.stagger)
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
@@ -369,7 +370,7 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
 
         def evaluate(self) -> None:
             n = self.model.num_timesteps
-            returns = validation_return(self.model, run, scenarios, n_seeds=3)
+            returns = validation_return(self.model, run, scenarios, n_seeds=args.val_seeds)
             score = float(np.mean(list(returns.values())))
             self.last_eval = score
             self.logger.record("eval/mean_return", score)

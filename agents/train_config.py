@@ -58,6 +58,8 @@ class PPOHyperparams(BaseModel):
     clip_obs: Annotated[float, Field(gt=0.0)] = 10.0
     timesteps: Annotated[int, Field(ge=1)] = 4_000_000
     randomize: bool = True
+    stagger: bool = True
+    """Spread the batch's rows over the week at the start (see RationingVecEnv), not in lockstep."""
 
     def check_batch(self) -> None:
         rollout = self.n_envs * self.n_steps
@@ -139,6 +141,7 @@ class TrainArgs:
     checkpoint_every: int = _opt(500_000, "timesteps between checkpoints (written atomically)")
     eval_every: int = _opt(500_000, "timesteps between evaluations on held-out seeds and scenarios (keeps the best)")
     eval_seeds: int = _opt(5, "seeds per scenario in the final evaluation table")
+    val_seeds: int = _opt(8, "validation seeds per scenario for the evaluations during training (model selection)")
     final_eval: bool = _opt(True, "evaluate against the tuned baselines at the end and print the table")
     threads: int = _opt(1, "torch threads (1 is the safe default when processes share cores)")
     progress: bool = _opt(True, "show a progress bar")

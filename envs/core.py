@@ -110,11 +110,15 @@ class RationingCore:
         self.info: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ reset
-    def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+    def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None,
+              start_steps: np.ndarray | None = None) -> np.ndarray:
         """Start new episodes in the rows selected by ``mask`` (all rows if None).
 
         ``seeds`` (N,) gives those rows new seeds (episode index 0); without it
         each selected row starts the next episode of its own stream.
+        ``start_steps`` (N,) starts those rows' episodes part-way through (at that
+        step, fresh state, shorter first episode): training uses it once to spread
+        a batch over the week instead of stepping every row in lockstep.
         Returns the observation array (N, obs_size), shared with the core.
         """
         p = self.params
@@ -137,7 +141,7 @@ class RationingCore:
         self.retry_pool_tokens = self.retry_pool_tokens.copy()
         self.burst_excess = self.burst_excess.copy()
         self.last_utilisation = self.last_utilisation.copy()
-        self.t[rows] = 0
+        self.t[rows] = 0 if start_steps is None else np.asarray(start_steps, np.int64)[rows] % self.params.episode_steps
         if self.randomize:
             u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
             for j in range(4):  # four named multipliers, not a loop over envs or tiers

@@ -39,6 +39,10 @@ class RationingVecEnv(VecEnv):
         randomize: per-episode domain randomisation (see the scenario's ``randomization``).
         overrides: nested mapping merged over the scenario.
         full_info: also copy every info key into each env's ``infos`` dict (slower).
+        stagger: start row k's first episode ``k / rows`` of the way through the
+            week (its first episode is shorter), so that a training batch covers
+            every time of week rather than all rows stepping in lockstep from
+            Monday 00:00. Later episodes are whole. Off by default (evaluation).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class RationingVecEnv(VecEnv):
         randomize: bool = False,
         overrides: dict[str, Any] | None = None,
         full_info: bool = False,
+        stagger: bool = False,
     ) -> None:
         scenarios = list(scenario) if isinstance(scenario, (list, tuple)) else [scenario]
         if not 1 <= len(scenarios) <= num_envs:
@@ -74,6 +79,7 @@ class RationingVecEnv(VecEnv):
         self._terminated = np.zeros(num_envs, bool)
         self._truncated = np.zeros(num_envs, bool)
         self.full_info = full_info
+        self.stagger = stagger
         self._actions: np.ndarray | None = None
         self._next_seeds = np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
         self.last_info: dict[str, np.ndarray] = {}
@@ -96,7 +102,9 @@ class RationingVecEnv(VecEnv):
         seeds = self._next_seeds
         self._next_seeds = None
         for core, rows in zip(self.cores, self._rows):  # one core per scenario, not per env
-            self._obs[rows] = core.reset(None if seeds is None else seeds[rows])
+            n = core.num_envs
+            offsets = (np.arange(n) * core.params.episode_steps) // n if (self.stagger and seeds is not None) else None
+            self._obs[rows] = core.reset(None if seeds is None else seeds[rows], start_steps=offsets)
         self.reset_infos = [{} for _ in range(self.num_envs)]
         return self._obs.copy()
 

@@ -141,3 +141,20 @@ def test_scenario_mix_rows_equal_single_scenario_envs() -> None:
                 np.testing.assert_array_equal(o, infos[k]["terminal_observation"])
                 o, _ = e.reset()
             np.testing.assert_array_equal(o, obs[k])
+
+
+def test_stagger_spreads_rows_over_the_week_then_whole_episodes() -> None:
+    vec = RationingVecEnv(4, seed=9, overrides=SHORT, stagger=True)  # 24-step episodes
+    vec.reset()
+    np.testing.assert_array_equal(vec.core.t, [0, 6, 12, 18])
+    ends = []
+    for step in range(60):
+        _, _, done, infos = vec.step(np.zeros((4, 6), np.float32))
+        ends += [(step, k) for k in np.flatnonzero(done)]
+        assert all(infos[k]["TimeLimit.truncated"] for k in np.flatnonzero(done))
+    first = {k: min(s for s, j in ends if j == k) for k in range(4)}
+    assert first == {0: 23, 1: 17, 2: 11, 3: 5}
+    # after the first (shortened) episode every row runs whole 24-step episodes
+    for k in range(4):
+        steps = [s for s, j in ends if j == k]
+        assert all(b - a == 24 for a, b in zip(steps, steps[1:]))

@@ -17,7 +17,9 @@ from agents.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from agents.ppo_policy import load_run_policy
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--n-envs", "64", "--no-final-eval", "--no-progress", "--scenario", "default", "--scenario", "outage"]
+TINY_HP = str(Path(__file__).resolve().parent / "data" / "ppo_tiny.yaml")
+TINY = ["--hyperparams", TINY_HP, "--no-final-eval", "--no-progress", "--val-seeds", "2",
+        "--scenario", "default", "--scenario", "outage"]
 
 
 def _train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -44,6 +46,7 @@ def test_run_folder_records_everything(tiny_run: Path) -> None:
     assert run["status"] == "finished" and run["timesteps_done"] >= 8192
     assert run["seed"] == 3 and run["scenarios"] == ["default", "outage"]
     assert run["hyperparams"]["n_envs"] == 64 and run["hyperparams"]["batch_size"] == 4096
+    assert run["warm_start"]["rule"] == "fair-share" and run["warm_start"]["samples"] == 2 * 4 * 672
     assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium"} <= set(run["versions"])
     assert "git_commit" in run and "train.py" in run["command"]
     assert len(run["obs_names"]) == 45 and run["tier_names"][0] == "free"
@@ -121,6 +124,7 @@ def test_ctrl_c_saves_before_exiting(tmp_path: Path) -> None:
     [
         (["--scenario", "nope"], "unknown scenario 'nope': use one of"),
         (["--n-envs", "100"], "batch_size = 4096 does not divide the rollout"),
+        (["--hyperparams", "/nonexistent.yaml"], "cannot read"),
         (["--resume", "/"], "is not a run folder"),
         (["--seed", "-1"], "--seed = -1: must be >= 0"),
     ],
@@ -171,3 +175,19 @@ def test_checkpoint_loading_refuses_corrupt_and_mismatched(tiny_run: Path, tmp_p
     (folder / "manifest.json").unlink()
     with pytest.raises(CheckpointError, match="not a checkpoint folder"):
         load_checkpoint(folder)
+
+
+def test_shipped_policy_loads_runs_and_reproduces_its_table() -> None:
+    from agents.evaluate import records, run_evaluation
+
+    shipped = ROOT / "checkpoints" / "ppo-v0"
+    policy = load_run_policy(shipped)
+    assert policy.hyperparams["action_parameterisation"] == "target"
+    ev = run_evaluation([str(shipped)], ["outage"], n_seeds=2, progress=False, reference=False)
+    mine = {r["seed"]: r["episode_return"] for r in records(ev)}
+    table = json.loads((shipped / "evaluation" / "results.json").read_text())
+    shipped_rows = {r["seed"]: r["episode_return"] for r in table
+                    if r["policy"] == "ppo-v0" and r["scenario"] == "outage"}
+    for seed, value in mine.items():
+        # equal up to float32 summation order (torch thread count differs between processes)
+        assert value == pytest.approx(shipped_rows[seed], rel=1e-6)
