@@ -180,15 +180,29 @@ def test_bad_input_gives_one_line_errors(args: list[str], expect: str, tmp_path:
         assert "time-of-use" in lines[0]  # lists what is available
 
 
-def test_checkpoint_folder_without_loader_says_so(tmp_path: Path) -> None:
+def test_broken_run_folder_is_one_line_error(tmp_path: Path) -> None:
     run = tmp_path / "ppo-run"
     run.mkdir()
-    (run / "run.json").write_text("{}")
-    if policy_mod.registered_loaders():
-        pytest.skip("a checkpoint loader is registered")
+    (run / "run.json").write_text("{}")  # a run.json that is not a rationing run
     res = _cli("--policy", str(run), "--out", str(tmp_path / "out"), "--no-progress")
-    assert res.returncode == 2 and "training run folder" in res.stderr and "no loader" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.returncode == 2 and "is not a run folder" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_layout_mismatch_is_refused(tmp_path: Path) -> None:
+    """A trained policy whose observation names differ from the scenario's is refused by name."""
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "ppo-v0"
+    copy = tmp_path / "ppo-v0"
+    shutil.copytree(shipped, copy)
+    best = json.loads((copy / "best.json").read_text())["path"]
+    manifest_path = copy / best / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["obs_names"][10] = "demand/gold"
+    manifest_path.write_text(json.dumps(manifest))  # the checksums cover the weights, not the manifest
+    res = _cli("--policy", str(copy), "--scenario", "default", "--out", str(tmp_path / "out"), "--no-progress")
+    assert res.returncode == 2 and "at index 10 ('demand/gold' vs 'demand/pro')" in res.stderr, res.stderr
 
 
 def test_mixture_quantile_and_ci() -> None:
