@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import row_sum
 from .params import Params
 
 
@@ -88,7 +89,7 @@ def burst_step(p: Params, state: BurstState, t: np.ndarray, last_utilisation: np
     pipeline = state.pipeline.copy()
     gpus = state.gpus + pipeline[rows, slot]
     pipeline[rows, slot] = 0.0
-    in_flight = pipeline.sum(axis=1)
+    in_flight = row_sum(pipeline)
     room = np.maximum(p.burst_max_gpus - gpus - in_flight, 0.0)
     order = np.minimum(p.burst_step_gpus, room) * (last_utilisation > p.burst_buy_above)
     release = np.minimum(p.burst_step_gpus, gpus) * (last_utilisation < p.burst_release_below)
@@ -100,7 +101,7 @@ def capacity_tokens(
     p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray, collapsed: np.ndarray | bool
 ) -> np.ndarray:
     """(N,) tokens the fleet can serve this step; a collapsed service keeps only a share."""
-    gpus = available_gpus.sum(axis=1) + burst_gpus
+    gpus = row_sum(available_gpus) + burst_gpus
     cap = gpus * p.tokens_per_gpu_step
     if np.any(collapsed):
         cap *= np.where(collapsed, np.float32(p.collapse_capacity_share), np.float32(1.0))

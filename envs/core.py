@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import observation
+from .arrays import row_sum
 from .capacity import BurstState, ProviderState, burst_step, capacity_tokens, provider_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
@@ -272,7 +273,7 @@ class RationingCore:
             "rent_usd": led.rent_usd,
             "burst_cost_usd": led.burst_cost_usd,
             "variable_cost_usd": led.variable_cost_usd,
-            "revenue_total_usd": led.revenue_usd.sum(axis=1),
+            "revenue_total_usd": row_sum(led.revenue_usd),
             "margin_usd": led.margin_usd,
             "latency_penalty_usd": rew.latency_penalty_usd,
             "churn_penalty_usd": rew.churn_penalty_usd,

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import row_dot, row_sum
 from .params import Params
 
 
@@ -27,9 +28,9 @@ class Ledger(NamedTuple):
 def ledger(p: Params, users: np.ndarray, served_tokens: np.ndarray, billed_gpus: np.ndarray,
            burst_gpus: np.ndarray) -> Ledger:
     revenue = users * p.price_usd_per_user_step + served_tokens * p.api_price_usd_per_token
-    rent = (billed_gpus * p.rent_usd_per_gpu_step).sum(axis=1)  # row-wise: independent of batch size
+    rent = row_dot(billed_gpus, p.rent_usd_per_gpu_step)
     burst = burst_gpus * p.burst_rent_usd_per_gpu_step
-    variable = served_tokens.sum(axis=1) * p.variable_cost_usd_per_token
+    variable = row_sum(served_tokens) * p.variable_cost_usd_per_token
     cost = rent + burst + variable
-    margin = revenue.sum(axis=1) - cost
+    margin = row_sum(revenue) - cost
     return Ledger(revenue, rent, burst, variable, cost, margin)

@@ -250,7 +250,8 @@ class RationingVectorEnv(VectorEnv):
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before step()")
         obs, reward, terminated, truncated, info = self.core.step(np.asarray(actions, dtype=np.float32))
-        infos: dict[str, Any] = {k: np.array(v) for k, v in info.items()}
+        # The core allocates every info array afresh each step and never writes to it again: no copies.
+        infos: dict[str, Any] = dict(info)
         done = terminated | truncated
         if done.any():
             infos["final_obs"] = obs.copy()

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import row_dot
 from .params import Params
 
 
@@ -28,9 +29,9 @@ class RewardTerms(NamedTuple):
 
 
 def reward(p: Params, margin_usd: np.ndarray, late_tokens: np.ndarray, churned_users: np.ndarray) -> RewardTerms:
-    # row-wise sums, not BLAS matmuls: results must not depend on the batch size
-    latency_pen = (late_tokens * p.late_penalty_usd_per_token).sum(axis=1)
-    churn_pen = (churned_users * p.lifetime_value_usd).sum(axis=1)
+    # row-wise (envs.arrays), not BLAS: results must not depend on the batch size
+    latency_pen = row_dot(late_tokens, p.late_penalty_usd_per_token)
+    churn_pen = row_dot(churned_users, p.lifetime_value_usd)
     r = p.margin_weight * margin_usd - p.latency_weight * latency_pen - p.churn_weight * churn_pen
     r *= 1.0 / p.reward_scale_usd
     return RewardTerms(r, latency_pen, churn_pen)

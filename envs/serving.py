@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import row_matmul, row_sum
 from .params import Params
 
 
@@ -77,15 +78,15 @@ def serve(
     timed_out = left * p.queue_timeout_share
     queue = left - timed_out
 
-    # load of tiers with priority >= i; a row-wise sum (BLAS would vary with the batch size)
-    u_tier = (served[:, :, None] * p.priority_matrix).sum(axis=1)
+    # load of tiers with priority >= i (row-wise, batch-independent: see envs.arrays)
+    u_tier = row_matmul(served, p.priority_matrix)
     u_tier /= cap[:, None]
     np.minimum(u_tier, p.max_contention_utilisation, out=u_tier)
     wait = p.dt_s * left / np.maximum(served, 1e-6 * cap[:, None])
     latency = p.base_latency_s / (1.0 - u_tier) + wait
     np.minimum(latency, p.max_latency_s, out=latency)
-    util = served.sum(axis=1) / cap
-    pressure = backlog.sum(axis=1) / np.maximum(uncollapsed_capacity_tokens, 1.0)
+    util = row_sum(served) / cap
+    pressure = row_sum(backlog) / np.maximum(uncollapsed_capacity_tokens, 1.0)
     return ServingStep(served, queue, timed_out, latency, util, pressure)
 
 
