@@ -63,14 +63,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=327_680)
     parser.add_argument("--dummy-timesteps", type=int, default=65_536)
+    parser.add_argument("--n-envs", type=int, default=None, help="override the hyperparameter file")
+    parser.add_argument("--n-steps", type=int, default=None, help="override the hyperparameter file")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the hyperparameter file")
+    parser.add_argument("--no-dummy", action="store_true", help="skip the DummyVecEnv comparison")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    hp = load_hyperparams(HYPERPARAMS_FILE, DEFAULT_TRAIN_SCENARIOS)
+    hp = load_hyperparams(HYPERPARAMS_FILE, DEFAULT_TRAIN_SCENARIOS,
+                          {"n_envs": args.n_envs, "n_steps": args.n_steps, "batch_size": args.batch_size})
     print(f"PPO n_envs={hp.n_envs} n_steps={hp.n_steps} batch={hp.batch_size} epochs={hp.n_epochs} "
           f"net={hp.net_arch}, torch threads=1")
     batched, batched_share = measure(RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS), hp,
                                      args.timesteps)
     print(f"batched RationingVecEnv : {batched:>9,.0f} env-steps/s  (env {100 * batched_share:.1f}% of wall time)")
+    if args.no_dummy:
+        return
     dummy_env = DummyVecEnv([lambda: envs.RationingEnv() for _ in range(hp.n_envs)])
     dummy, dummy_share = measure(dummy_env, hp, args.dummy_timesteps)
     print(f"DummyVecEnv of single envs: {dummy:>7,.0f} env-steps/s  (env {100 * dummy_share:.1f}% of wall time)")

@@ -48,8 +48,9 @@ def _one_torch_thread():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    res = _run("train.py", "--timesteps", "8192", "--n-envs", "64", "--scenario", "default", "--no-final-eval",
-               "--no-progress", "--seed", "5", "--output", str(out), "--run-name", "tiny", timeout=240)
+    res = _run("train.py", "--timesteps", "8192", "--hyperparams", "tests/data/ppo_tiny.yaml", "--scenario", "default",
+               "--no-final-eval", "--no-progress", "--seed", "5", "--output", str(out), "--run-name", "tiny",
+               timeout=240)
     assert res.returncode == 0, res.stderr
     return out / "tiny"
 

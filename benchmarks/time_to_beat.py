@@ -1,0 +1,70 @@
+"""Wall time until a training run's policy first beats the best tuned baseline.
+
+    python benchmarks/time_to_beat.py checkpoints/<run>
+
+Reads the run's ``eval_history.jsonl`` (validation score = mean episode return over
+every shipped scenario on the validation seeds, with the training wall time of each
+evaluation) and scores the best tuned baseline on exactly the same scenarios and
+seeds, then prints the first evaluation that beats it (or says none did).
+The wall time counts PPO training only (the warm start, recorded in run.json, is
+printed separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import envs
+from agents.policy import TUNED_FILE, resolve_policy
+from agents.seeds import VALIDATION_SEED_BASE
+
+
+def rule_score(rule: str, scenarios: list[str], n_seeds: int) -> dict[str, float]:
+    out = {}
+    for scenario in scenarios:
+        core = envs.RationingCore(scenario, n_seeds)
+        policy = resolve_policy(rule, core)
+        obs = core.reset(np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE))
+        total, state, start = np.zeros(n_seeds), None, np.ones(n_seeds, bool)
+        for _ in range(core.params.episode_steps):
+            action, state = policy.predict(obs, state, start)
+            start[:] = False
+            obs, reward, *_ = core.step(action)
+            total += reward
+        out[scenario] = float(total.mean())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    args = parser.parse_args()
+    run = json.loads((args.run / "run.json").read_text())
+    history = [json.loads(line) for line in (args.run / "eval_history.jsonl").read_text().splitlines()]
+    scenarios = list(history[0]["returns"])
+    n_seeds = int(run["config"].get("val_seeds", 3))
+    best = json.loads(Path(TUNED_FILE).read_text())["best"]
+    base = rule_score(best, scenarios, n_seeds)
+    base_score = float(np.mean(list(base.values())))
+    print(f"best tuned baseline {best!r}: validation score {base_score:.2f} "
+          f"({', '.join(f'{k} {v:.1f}' for k, v in base.items())})")
+    if "warm_start" in run:
+        print(f"warm start (behaviour cloning of {run['warm_start']['rule']!r}): {run['warm_start']['seconds']} s")
+    for h in history:
+        wins = sum(h["returns"][s] > base[s] for s in scenarios)
+        print(f"  {h['timesteps']:>10,} steps  {h['wall_s']:>7.1f} s  score {h['score']:.2f}  "
+              f"({h['score'] - base_score:+.2f}; ahead on {wins}/{len(scenarios)} scenarios)")
+    first = next((h for h in history if h["score"] > base_score), None)
+    if first is None:
+        print("the policy never beat the best tuned baseline's validation score in this run")
+    else:
+        print(f"first beat the best tuned baseline at {first['timesteps']:,} steps, "
+              f"{first['wall_s']:.1f} s of training")
+
+
+if __name__ == "__main__":
+    main()
