@@ -27,8 +27,9 @@ from .params import Params, compile_params
 from .quota import admit, apply_action
 from .reward import reward
 from .rng import CounterRNG, episode_keys
-from .scenario import Scenario, load_scenario
+from .scenario import Scenario, _deep_merge, load_scenario
 from .serving import CollapseState, collapse_step, latency_attainment, serve
+from .trace import Replay, load_replay
 from .user_response import UserState, split_throttled, user_step
 
 F32 = np.float32
@@ -65,6 +66,8 @@ class RationingCore:
         randomize: draw the scenario's ``randomization`` multipliers per episode
             (domain randomisation for training); off for evaluation.
         overrides: nested mapping merged over the scenario before validation.
+        trace: a request trace to replay as fresh demand (overrides the
+            scenario's ``demand.trace.path``; formats and mapping in :mod:`envs.trace`).
     """
 
     def __init__(
@@ -73,11 +76,16 @@ class RationingCore:
         num_envs: int = 1,
         randomize: bool = False,
         overrides: dict[str, Any] | None = None,
+        trace: str | Path | None = None,
     ) -> None:
         if int(num_envs) < 1:
             raise ValueError(f"num_envs = {num_envs}: must be >= 1")
+        if trace is not None:
+            over = {"demand": {"trace": {"path": str(Path(trace).resolve())}}}
+            overrides = over if not overrides else _deep_merge(overrides, over)
         self.scenario = load_scenario(scenario, overrides)
         self.params: Params = compile_params(self.scenario)
+        self.replay: Replay | None = load_replay(self.scenario, self.params)
         self.num_envs = n = int(num_envs)
         self.randomize = bool(randomize)
         p = self.params
@@ -89,7 +97,8 @@ class RationingCore:
         self.n_tiers = T
 
         self._rng = CounterRNG(n, 3 * P + 3 * T)
-        self._reset_rng = CounterRNG(n, 4)
+        self._reset_rng = CounterRNG(n, 5)
+        self.trace_offset = np.full(n, 0 if self.replay is None else self.replay.offset_steps, np.int64)
         self._slices = [slice(i * k, (i + 1) * k) for i, k in enumerate([P, P, P])]
         self._slices += [slice(3 * P + i * T, 3 * P + (i + 1) * T) for i in range(3)]
 
@@ -149,6 +158,10 @@ class RationingCore:
                 self.scales[j, rows] = _rand_scale(p.randomization[j], u[rows, j])
         else:
             self.scales[:, rows] = 1.0
+        rep = self.replay
+        if rep is not None and rep.randomize_offset:
+            u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
+            self.trace_offset[rows] = np.minimum((u[rows, 4] * rep.period).astype(np.int64), rep.period - 1)
         self.providers.outage_remaining_steps[rows] = 0.0
         self.providers.degraded_share[rows] = 0.0
         self.burst.gpus[rows] = 0.0
@@ -169,6 +182,9 @@ class RationingCore:
         m = int(rows.sum())
         avail = p.contracted_gpus * self.scales[1, rows][:, None] * (1.0 - p.reclaim_table[week_step])
         demand = p.profile_table[week_step] * p.mean_demand_tokens_step * self.scales[0, rows][:, None]
+        if rep is not None:
+            traced = rep.table[(self.t[rows] + self.trace_offset[rows]) % rep.period] * self.scales[0, rows][:, None]
+            demand = np.where(rep.covered, traced, demand)
         buf = np.zeros((m, self.obs_size), F32)
         observation.build(
             p, buf, week_step, avail, np.zeros(m, F32), np.zeros(m, F32), np.zeros(m, F32), demand,
@@ -210,8 +226,15 @@ class RationingCore:
         users = self.users.users
         dem = fresh_demand(p, users, t, week_step, self.burst_excess, u[:, s[3]], u[:, s[4]], u[:, s[5]],
                            demand_scale, agentic_scale)
+        fresh = dem.fresh_tokens
+        rep = self.replay
+        if rep is not None:  # trace tiers: binned trace tokens x users/users0 x demand_scale
+            traced = rep.table[(t + self.trace_offset) % rep.period]
+            traced = traced * (users / p.users0)
+            traced *= demand_scale[:, None]
+            fresh = np.where(rep.covered, traced, fresh)
         retry = retry_flows(p, self.retry_pool_tokens)
-        demand = dem.fresh_tokens + retry.returning_tokens
+        demand = fresh + retry.returning_tokens
         adm = admit(p, demand, users, quota)
         thr = split_throttled(p, adm.throttled_tokens)
         srv = serve(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap)
@@ -244,7 +267,7 @@ class RationingCore:
         )
         self.info = {
             "demand_tokens": demand,
-            "fresh_demand_tokens": dem.fresh_tokens,
+            "fresh_demand_tokens": fresh,
             "retry_tokens": retry.returning_tokens,
             "admitted_tokens": adm.admitted_tokens,
             "throttled_tokens": adm.throttled_tokens,

@@ -118,7 +118,9 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ``gymnasium.make("Rationing-v0", scenario="outage", randomize=False, overrides=None)``:
     ``scenario`` is a shipped name (``envs.available_scenarios()``) or a path to a
-    YAML file; ``overrides`` a nested mapping merged over it.
+    YAML file; ``overrides`` a nested mapping merged over it; ``trace`` a request
+    trace (CSV, JSON lines or ServeGen rates) whose requests replace the synthetic
+    fresh demand of the tiers it maps to (:mod:`envs.trace`).
     ``gymnasium.make_vec("Rationing-v0", num_envs=N)`` gives the native numpy
     :class:`RationingVectorEnv` (same-step auto-reset).
 
@@ -135,10 +137,11 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         randomize: bool = False,
         overrides: dict[str, Any] | None = None,
         render_mode: str | None = None,
+        trace: str | Path | None = None,
     ) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
-        self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides)
+        self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides, trace=trace)
         self.action_space, self.observation_space = _spaces(self.core)
         self.render_mode = None
         self._started = False
@@ -212,10 +215,11 @@ class RationingVectorEnv(VectorEnv):
         randomize: bool = False,
         overrides: dict[str, Any] | None = None,
         render_mode: str | None = None,
+        trace: str | Path | None = None,
     ) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
-        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides)
+        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides, trace=trace)
         self.num_envs = num_envs
         self.single_action_space, self.single_observation_space = _spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)

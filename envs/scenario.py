@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -195,6 +195,47 @@ class AgenticConfig(_Strict):
         return self
 
 
+class TraceConfig(_Strict):
+    """Fresh demand replayed from a request trace (formats and mapping: :mod:`envs.trace`)."""
+
+    path: str
+    """Trace file (or ServeGen directory); relative to the scenario file that names it."""
+    format: Literal["auto", "csv", "jsonl", "servegen"] = "auto"
+    time_unit: Literal["auto", "s", "ms"] = "auto"
+    """Timestamp unit; auto = ms for JSON lines (Mooncake), s otherwise."""
+    tier_column: bool | None = None
+    """Map requests by the trace's tier column (None: use it when the trace has one)."""
+    tenant_tiers: dict[str, str] = {}
+    """Tenant id -> tier name."""
+    default_tier: str | None = None
+    """Tier of tenants not in tenant_tiers."""
+    shares: dict[str, NonNeg] = {}
+    """Split every request across tiers by these shares (normalised)."""
+    tokens_per_request: Positive | None = None
+    """Tokens per request for traces without token counts (default: demand.chat_tokens_per_request)."""
+    time_scale: Annotated[float, Field(gt=0.0, le=1e4)] = 1.0
+    """Trace second x plays at episode second x * time_scale."""
+    period_h: Positive | None = None
+    """Tiling period in episode hours (default: the trace's length)."""
+    start_offset_h: NonNeg = 0.0
+    """Start this many episode hours into the trace."""
+    randomize_offset: bool = False
+    """Start each episode at a random step of the trace."""
+    scale: Positive = 1.0
+    """Multiplier on the trace's tokens."""
+    volume: Literal["trace", "scenario"] = "trace"
+    """trace: the trace's own tokens; scenario: rescale each trace tier to the scenario's mean demand."""
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> TraceConfig:
+        used = [k for k in ("tier_column", "tenant_tiers", "shares") if getattr(self, k)]
+        if len(used) > 1:
+            raise ValueError(f"{used[0]} and {used[1]}: give at most one tier mapping")
+        if self.shares and sum(self.shares.values()) <= 0:
+            raise ValueError(f"shares = {self.shares}: must have a positive share")
+        return self
+
+
 class DemandConfig(_Strict):
     profiles: dict[str, ProfileConfig]
     timezones: Annotated[list[TimezoneShare], Field(min_length=1)]
@@ -209,6 +250,8 @@ class DemandConfig(_Strict):
     retry_abandon_per_hour: Share = 0.05
     """Share of the retry pool that gives up each hour."""
     events: list[DemandEvent] = []
+    trace: TraceConfig | None = None
+    """Replay fresh demand from a request trace instead of the synthetic model."""
 
 
 class ChurnConfig(_Strict):
@@ -333,6 +376,13 @@ class Scenario(_Strict):
             for name in ev.tiers:
                 if name not in names:
                     raise ValueError(f"demand.events[{i}].tiers: {name!r} must be one of {names}")
+        tr = self.demand.trace
+        if tr is not None:
+            refs = [("shares", k) for k in tr.shares] + [("tenant_tiers", v) for v in tr.tenant_tiers.values()]
+            refs += [("default_tier", tr.default_tier)] if tr.default_tier is not None else []
+            for where, name in refs:
+                if name not in names:
+                    raise ValueError(f"demand.trace.{where}: {name!r} must be one of {names}")
         return self
 
     @property
@@ -398,6 +448,9 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ScenarioError(f"scenario {str(path)!r}: cannot read ({exc.strerror})") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"scenario {path.name!r}: must be a YAML mapping of fields")
+    trace = raw.get("demand", {}).get("trace") if isinstance(raw.get("demand"), dict) else None
+    if isinstance(trace, dict) and isinstance(trace.get("path"), str):
+        trace["path"] = str((path.parent / trace["path"]).resolve())  # relative to this file
     base_name = raw.pop("base", None)
     if base_name is not None:
         if not isinstance(base_name, str):
