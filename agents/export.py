@@ -39,7 +39,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import sys
@@ -61,6 +60,9 @@ from .exported import (
     load_policy,
 )
 from .ppo_policy import RUN_FILE, read_run, run_checkpoint
+from .provenance import versions
+
+_EXPORT_MODULES = ("numpy", "onnx", "onnxruntime", "torch", "stable_baselines3")
 
 OPSET = 17
 IR_VERSION = 8  # loadable by onnxruntime >= 1.10
@@ -336,16 +338,6 @@ def parity_check(folder: Path, reference: SB3Reference, obs: np.ndarray) -> dict
 
 
 # ------------------------------------------------------------------------- write
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("onnx", "onnxruntime", "torch", "stable_baselines3"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
-    return out
-
-
 def export_policy(source: str | Path, out: str | Path, kind: str | None = None, force: bool = False,
                   check: bool = True) -> dict[str, Any]:
     """Export a run (its ``kind`` checkpoint, default best/final/latest) or a checkpoint folder to ``out``.
@@ -469,7 +461,7 @@ def export_policy(source: str | Path, out: str | Path, kind: str | None = None, 
             "versions": (run or {}).get("versions"),
             "best_score": {k: m.get(k) for k in ("score", "returns") if k in m} or None,
         },
-        "export": {"tool": "python -m agents.export", "versions": _versions()},
+        "export": {"tool": "python -m agents.export", "versions": versions(_EXPORT_MODULES)},
         "files": {},
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "env_id": str(m["env_id"]),

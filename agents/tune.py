@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 import zlib
@@ -49,6 +48,7 @@ import numpy as np
 from .baselines import RULES, Dim, Rule, RuleContext, RuleError, flat_coordinates, get_value, params_to_dict, with_value
 from .metrics import rollout
 from .policy import TUNED_FILE, TUNED_FORMAT, PolicyError, read_tuned
+from .provenance import git_commit
 from .seeds import TRAIN_SCENARIOS, SeedError, train_seeds
 
 FORMAT_VERSION = 1
@@ -250,15 +250,6 @@ def tune_rule(name: str, settings: TuneSettings, progress: bool = False) -> dict
     }
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _tune_job(args: tuple[str, TuneSettings]) -> tuple[str, dict[str, Any]]:
     name, settings = args
     return name, tune_rule(name, settings)
@@ -299,7 +290,7 @@ def tune(rules: Sequence[str], settings: TuneSettings, out: str | Path = TUNED_F
                        "Objective: mean episode return over the training scenarios and training seeds.",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", "agents.tune", *sys.argv[1:]]),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "best": best,
         "rules": entries,
     }
