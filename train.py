@@ -17,12 +17,12 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import signal
-import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from agents.checkpoint import (
 )
 from agents.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
 from agents.ppo_policy import RUN_FILE, RUN_FORMAT, read_run
+from agents.provenance import git_commit, versions
 from agents.train_config import (
     VALIDATION_SEED_BASE,
     ConfigError,
@@ -90,29 +91,6 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
 
 
 # -------------------------------------------------------------------------- run folder
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _versions() -> dict[str, str]:
-    import gymnasium
-    import stable_baselines3
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
-        "gymnasium": gymnasium.__version__,
-    }
-
-
 def _reward_overrides(args: TrainArgs) -> dict[str, Any]:
     weights = {k: getattr(args, k) for k in ("margin_weight", "latency_weight", "churn_weight")}
     weights = {k: v for k, v in weights.items() if v is not None}
@@ -156,8 +134,8 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
-        "versions": _versions(),
-        "git_commit": _git_commit(),
+        "versions": versions(),
+        "git_commit": git_commit(),
         "status": "created",
         "timesteps_done": 0,
     }
@@ -314,7 +292,8 @@ def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds:
     return out
 
 
-def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: int, start: int):
+def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: int, start: int,
+                  report: Callable[[dict[str, Any]], None] | None = None):
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
@@ -376,12 +355,15 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
             self.logger.record("eval/mean_return", score)
             for name, value in returns.items():
                 self.logger.record(f"eval/return_{name}", value)
+            entry = {"timesteps": n, "score": score, "returns": returns,
+                     "wall_s": round(time.perf_counter() - self.t0, 2)}
             with open(history_path, "a") as f:
-                f.write(json.dumps({"timesteps": n, "score": score, "returns": returns,
-                                    "wall_s": round(time.perf_counter() - self.t0, 2)}) + "\n")
+                f.write(json.dumps(entry) + "\n")
             if self.best is None or score > self.best:
                 self.best = score
                 save_to(run_dir, run, self.model, "best", {"score": score, "returns": returns})
+            if report is not None:  # e.g. agents.sweep reports each evaluation to Ray Tune
+                report(entry)
 
         def _on_training_end(self) -> None:
             self.bar.update(self.model.num_timesteps - self.bar.n)
@@ -391,7 +373,7 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
 
 
 # --------------------------------------------------------------------------------- main
-def train(args: TrainArgs) -> tuple[Path, int]:
+def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = None) -> tuple[Path, int]:
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
@@ -410,7 +392,7 @@ def train(args: TrainArgs) -> tuple[Path, int]:
         print(f"run {run_dir} already has {start:,} of {total:,} timesteps")
         return run_dir, 0
     callback = make_callback(run_dir, run, args if not args.resume else TrainArgs(**{
-        **run["config"], "progress": args.progress}), total, start)
+        **run["config"], "progress": args.progress}), total, start, report)
     run["status"] = "running"
     write_json_atomic(run_dir / RUN_FILE, run)
     print(f"run folder {run_dir} | scenarios {', '.join(run['scenarios'])} | {hp.n_envs} envs | "
@@ -419,7 +401,8 @@ def train(args: TrainArgs) -> tuple[Path, int]:
     def _sigterm(signum, frame):  # treat SIGTERM like Ctrl-C
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    if threading.current_thread() is threading.main_thread():  # not in a Ray Tune trial's thread
+        signal.signal(signal.SIGTERM, _sigterm)
     try:
         model.learn(total_timesteps=total - start, callback=callback, reset_num_timesteps=not start,
                     tb_log_name="ppo")
