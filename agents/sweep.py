@@ -42,12 +42,15 @@ import importlib.util
 import json
 import math
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .checkpoint import pointer
 from .sweep_config import SweepConfig, SweepConfigError, load_sweep
 from .train_config import HYPERPARAMS_FILE, ConfigError, TrainArgs
 
@@ -89,6 +92,8 @@ def trial_args(cfg: SweepConfig, params: dict[str, Any], trial_id: str) -> Train
     if isinstance(base["scenario"], str):
         base["scenario"] = [base["scenario"]]
     run_dir = sweep / "runs" / trial_id
+    if run_dir.exists() and pointer(run_dir, "latest") is None:  # stopped before its first checkpoint: start over
+        shutil.rmtree(run_dir)
     resume = str(run_dir) if (run_dir / "run.json").exists() else None
     return TrainArgs(**base, run_name=trial_id, output=str(sweep / "runs"), resume=resume, final_eval=False,
                      progress=False)
@@ -205,6 +210,12 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _last_line(error: BaseException) -> str:
+    """The exception's own message: the last line of Ray's wrapped traceback, without colour codes."""
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
 def write_trials(results, out: Path) -> list[dict[str, Any]]:
     rows = []
     for r in results:
@@ -213,7 +224,7 @@ def write_trials(results, out: Path) -> list[dict[str, Any]]:
         status = "error" if r.error else ("finished" if m.get("done") else "stopped")
         rows.append({"trial": trial_id, **_flat(r.config or {}), "status": status,
                      "timesteps": m.get("timesteps"), "score": m.get("score"),
-                     "error": str(r.error).splitlines()[0][:200] if r.error else ""})
+                     "error": _last_line(r.error) if r.error else ""})
     fields = list(dict.fromkeys(k for row in rows for k in row))
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -289,11 +300,16 @@ def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                         c=[r["churned_users"] for r in sel], cmap="viridis", norm=norm, marker=marker, s=size,
                         edgecolors=["red" if r["pareto"] else "black" for r in sel],
                         linewidths=[2.0 if r["pareto"] else 0.6 for r in sel], zorder=3)
+    labels: dict[tuple[str, float, float], list[str]] = {}  # policies at the same point share one label
     for r in rows:
         rl = r["kind"] == "rl"
-        ax.annotate(r["policy"] + (f" ({r['params']})" if rl and r.get("params") else ""),
-                    (r["latency_attainment"] * 100, r["margin_usd"] / 1e6), textcoords="offset points",
-                    xytext=(6, -11 if rl else 4), fontsize=7 if rl else 8, color="dimgray" if rl else "black")
+        key = ("rl" if rl else "baseline", round(r["latency_attainment"] * 100, 3), round(r["margin_usd"] / 1e6, 4))
+        labels.setdefault(key, []).append(r["policy"] + (f" ({r['params']})" if rl and r.get("params") else ""))
+    for (kind, x, y), names in labels.items():
+        rl = kind == "rl"
+        text = names[0] if len(names) == 1 else (f"{len(names)} PPO trials" if rl else " = ".join(names))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -11 if rl else 4), fontsize=7 if rl else 8,
+                    color="dimgray" if rl else "black")
     # 2-D front (margin, attainment), dashed; red outlines: Pareto-optimal in all three (churn too)
     pts = sorted(((r["latency_attainment"] * 100, r["margin_usd"] / 1e6) for r in rows), key=lambda p: (-p[0], -p[1]))
     line, best = [], -math.inf

@@ -84,3 +84,24 @@ def test_smoke_sweep_runs_locally_and_writes_the_front(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "resuming sweep" in res.stdout
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(t["trial"] for t in trials)
+
+
+def test_a_failed_trial_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    config = _write(tmp_path, f"""
+name: failing
+output: {tmp_path / 'out'}
+base: {{scenario: [default], timesteps: 4096, eval_every: 4096, checkpoint_every: 4096, val_seeds: 1,
+        hyperparams: {ROOT / 'tests' / 'data' / 'ppo_tiny.yaml'}}}
+search_space:
+  hp.batch_size: {{grid: [4096, 3000]}}   # 3000 does not divide the rollout: that trial fails
+max_concurrent: 2
+""")
+    res = subprocess.run([sys.executable, "-m", "agents.sweep", "--config", str(config), "--no-front"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    trials = {t["hp.batch_size"]: t for t in csv.DictReader((tmp_path / "out" / "trials.csv").open())}
+    assert trials["4096"]["status"] == "finished" and trials["3000"]["status"] == "error"
+    assert "batch_size = 3000 does not divide" in trials["3000"]["error"]
+    hp = (tmp_path / "out" / "hyperparams" / f"{trials['4096']['trial']}.yaml").read_text()
+    assert "batch_size: 4096" in hp
