@@ -382,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r["trial"] for r in rows if r["status"] == "error"]
     print(f"sweep {cfg.name}: {len(rows)} trials ({len(failed)} failed) in {time.perf_counter() - t0:.0f} s; "
           f"{out / 'trials.csv'}")
+    saved = tune.ExperimentAnalysis(str(tune_path(cfg))).trials  # the state a resume would start from
+    if any(t.status not in ("TERMINATED", "ERROR") for t in saved):
+        print(f"sweep interrupted with unfinished trials: run the same command again to resume "
+              f"({tune_path(cfg)})", file=sys.stderr)
+        return 130
     from .ppo_policy import run_checkpoint
 
     run_dirs = []
