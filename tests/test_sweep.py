@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,33 @@ max_concurrent: 2
     assert "batch_size = 3000 does not divide" in trials["3000"]["error"]
     hp = (tmp_path / "out" / "hyperparams" / f"{trials['4096']['trial']}.yaml").read_text()
     assert "batch_size: 4096" in hp
+
+
+def test_an_interrupted_sweep_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    config = _write(tmp_path, f"""
+name: interrupted
+output: {out}
+base: {{scenario: [default], timesteps: 600000, eval_every: 300000, checkpoint_every: 100000, val_seeds: 1}}
+""")
+    cmd = [sys.executable, "-m", "agents.sweep", "--config", str(config), "--no-front"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("runs/*/latest.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "run the same command again to resume" in err
+    (run_dir,) = list((out / "runs").iterdir())
+    assert json.loads((run_dir / "run.json").read_text())["status"] != "finished"
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "resuming sweep" in res.stdout
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "finished" and run["timesteps_done"] >= 600000 and run.get("resumed")
