@@ -216,12 +216,14 @@ def _last_line(error: BaseException) -> str:
     return lines[-1][:300] if lines else type(error).__name__
 
 
-def write_trials(results, out: Path) -> list[dict[str, Any]]:
+def write_trials(results, out: Path, max_t: int | None = None) -> list[dict[str, Any]]:
     rows = []
     for r in results:
         m = r.metrics or {}
         trial_id = m.get("trial_id") or Path(r.path).name
         status = "error" if r.error else ("finished" if m.get("done") else "stopped")
+        if status == "finished" and max_t and (m.get("timesteps") or 0) < max_t:
+            status = "stopped"  # by the scheduler (ASHA) before its budget
         rows.append({"trial": trial_id, **_flat(r.config or {}), "status": status,
                      "timesteps": m.get("timesteps"), "score": m.get("score"),
                      "error": _last_line(r.error) if r.error else ""})
@@ -300,13 +302,24 @@ def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                         c=[r["churned_users"] for r in sel], cmap="viridis", norm=norm, marker=marker, s=size,
                         edgecolors=["red" if r["pareto"] else "black" for r in sel],
                         linewidths=[2.0 if r["pareto"] else 0.6 for r in sel], zorder=3)
-    labels: dict[tuple[str, float, float], list[str]] = {}  # policies at the same point share one label
-    for r in rows:
+    xs = [r["latency_attainment"] * 100 for r in rows]
+    ys = [r["margin_usd"] / 1e6 for r in rows]
+    xspan, yspan = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    groups: list[tuple[str, list[tuple[float, float, str]]]] = []  # points within 3% of the axes share a label
+    for r, x, y in zip(rows, xs, ys):
         rl = r["kind"] == "rl"
-        key = ("rl" if rl else "baseline", round(r["latency_attainment"] * 100, 3), round(r["margin_usd"] / 1e6, 4))
-        labels.setdefault(key, []).append(r["policy"] + (f" ({r['params']})" if rl and r.get("params") else ""))
-    for (kind, x, y), names in labels.items():
+        params = r.get("params") or ""
+        item = (x, y, r["policy"] + (f" ({params})" if rl and params and len(params) <= 30 else ""))
+        for kind, members in groups:
+            if kind == r["kind"] and abs(members[0][0] - x) < 0.03 * xspan and abs(members[0][1] - y) < 0.03 * yspan:
+                members.append(item)
+                break
+        else:
+            groups.append((r["kind"], [item]))
+    for kind, members in groups:
         rl = kind == "rl"
+        x, y = members[0][0], members[0][1]
+        names = [m[2] for m in members]
         text = names[0] if len(names) == 1 else (f"{len(names)} PPO trials" if rl else " = ".join(names))
         ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -11 if rl else 4), fontsize=7 if rl else 8,
                     color="dimgray" if rl else "black")
@@ -378,10 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         results = run_sweep(cfg, resume=ns.resume, retry_failed=ns.retry_failed)
     finally:
         ray.shutdown()
-    rows = write_trials(results, out / "trials.csv")
+    rows = write_trials(results, out / "trials.csv", cfg.base.timesteps)
     failed = [r["trial"] for r in rows if r["status"] == "error"]
-    print(f"sweep {cfg.name}: {len(rows)} trials ({len(failed)} failed) in {time.perf_counter() - t0:.0f} s; "
-          f"{out / 'trials.csv'}")
+    stopped = sum(r["status"] == "stopped" for r in rows)
+    print(f"sweep {cfg.name}: {len(rows)} trials ({len(failed)} failed, {stopped} stopped early) in "
+          f"{time.perf_counter() - t0:.0f} s; {out / 'trials.csv'}")
     saved = tune.ExperimentAnalysis(str(tune_path(cfg))).trials  # the state a resume would start from
     if any(t.status not in ("TERMINATED", "ERROR") for t in saved):
         print(f"sweep interrupted with unfinished trials: run the same command again to resume "
