@@ -39,6 +39,7 @@ from agents.checkpoint import (
     set_pointer,
     write_json_atomic,
 )
+from agents.cli import OneLineParser
 from agents.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
 from agents.ppo_policy import RUN_FILE, RUN_FORMAT, read_run
 from agents.provenance import git_commit, versions
@@ -56,15 +57,8 @@ KEEP_CHECKPOINTS = 2
 
 
 # --------------------------------------------------------------------------- arguments
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors are one line (``train.py: error: ...``), not the usage block."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None = None) -> TrainArgs:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     for f in dataclasses.fields(TrainArgs):
@@ -273,22 +267,24 @@ def warm_start(model, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]
 def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds: int) -> dict[str, float]:
     """Mean episode return of the deterministic policy per scenario, on validation seeds."""
     import envs
+    from agents.metrics import rollout
 
     vecnorm = model.get_env()
     layout = ActionLayout.from_dict(run["action_layout"])
     target = run["hyperparams"]["action_parameterisation"] == "target"
+
+    class Deterministic:
+        """The model being trained behind the shared ``predict``: normalise, act, convert targets."""
+
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
+            return (target_to_env_action(action, obs, layout) if target else action), state
+
+    seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for scenario in scenarios:
         core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None)
-        obs = core.reset(np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE))
-        total = np.zeros(n_seeds)
-        for _ in range(core.params.episode_steps):
-            action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
-            if target:
-                action = target_to_env_action(action, obs, layout)
-            obs, reward, *_ = core.step(action)
-            total += reward
-        out[scenario] = float(total.mean())
+        out[scenario] = float(rollout(Deterministic(), core, seeds, keys=()).returns.mean())
     return out
 
 

@@ -206,6 +206,15 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def layout_difference(have: list[str], want: list[str]) -> tuple[int, str, str] | None:
+    """First index where two observation layouts differ, with both names ('missing' past an end); None if equal."""
+    have, want = list(have), list(want)
+    if have == want:
+        return None
+    i = next((k for k, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+    return i, have[i] if i < len(have) else "missing", want[i] if i < len(want) else "missing"
+
+
 def check_compatible(manifest: dict[str, Any], env_id: str, env_version: int, obs_names: list[str],
                      where: str) -> None:
     """Refuse a checkpoint made for another environment version or observation layout."""
@@ -214,14 +223,12 @@ def check_compatible(manifest: dict[str, Any], env_id: str, env_version: int, ob
             f"{where}: made for {manifest.get('env_id')} version {manifest.get('env_version')}, this is {env_id} "
             f"version {env_version}; start a new run (or use the matching release)"
         )
-    saved = manifest.get("obs_names")
-    if saved != obs_names:
-        saved = list(saved or [])
-        diff = next((i for i, (a, b) in enumerate(zip(saved, obs_names)) if a != b), min(len(saved), len(obs_names)))
+    diff = layout_difference(manifest.get("obs_names") or [], obs_names)
+    if diff is not None:
+        i, saved, current = diff
         raise CheckpointError(
-            f"{where}: observation layout differs from the environment's at index {diff} "
-            f"({saved[diff] if diff < len(saved) else 'missing'!r} vs "
-            f"{obs_names[diff] if diff < len(obs_names) else 'missing'!r}); start a new run"
+            f"{where}: observation layout differs from the environment's at index {i} "
+            f"({saved!r} vs {current!r}); start a new run"
         )
 
 

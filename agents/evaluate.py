@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import RULES, RuleContext, RuleError
+from .cli import OneLineParser
 from .metrics import SCALAR_METRICS, TIER_METRICS, episode_metrics, mean_ci, rollout
 from .policy import TUNED_FILE, PolicyError, PolicySpec, best_tuned_baseline, parse_policy, resolve_policy
 from .seeds import ALL_SCENARIOS, EVAL_SEED_BASE, SeedError, eval_seeds
@@ -376,13 +377,8 @@ def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None,
 
 
 # ---------------------------------------------------------------------------------- CLI
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = _OneLineParser(prog="python -m agents.evaluate", description=__doc__,
+    ap = OneLineParser(prog="python -m agents.evaluate", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", action="append", metavar="NAME_OR_PATH",
                     help="baseline name (tuned; NAME:untuned for defaults; 'baselines' for all) or a policy folder; "

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import CheckpointError, _fsync_dir, load_checkpoint, pointer, sha256
+from .cli import OneLineParser
 from .exported import (
     FORMAT,
     FORMAT_VERSION,
@@ -515,13 +516,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 # --------------------------------------------------------------------------- CLI
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="python -m agents.export", description=__doc__,
+    parser = OneLineParser(prog="python -m agents.export", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="RUN_OR_CHECKPOINT", help="a run folder (checkpoints/<run>) or a "
                         "checkpoint folder (checkpoints/<run>/checkpoints/<kind>-<timesteps>)")

@@ -43,6 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .baselines import RULES, RuleContext, RuleError, make_rule, params_from_dict
+from .checkpoint import layout_difference
 
 TUNED_FILE = Path(__file__).resolve().parent / "tuned" / "baselines.json"
 TUNED_FORMAT = "rationing-tuned-baselines"
@@ -217,9 +218,8 @@ def _check_layout(spec: str, policy: Any, scenario: Any) -> None:
         from envs import RationingCore
 
         expected = (scenario if isinstance(scenario, RationingCore) else RationingCore(scenario, 1)).obs_names
-    if list(names) != list(expected):
-        diff = next((i for i, (a, b) in enumerate(zip(names, expected)) if a != b), min(len(names), len(expected)))
-        got = names[diff] if diff < len(names) else "missing"
-        want = expected[diff] if diff < len(expected) else "missing"
-        raise PolicyError(f"policy {spec!r}: observation layout differs from the scenario's at index {diff} "
+    diff = layout_difference(names, expected)
+    if diff is not None:
+        i, got, want = diff
+        raise PolicyError(f"policy {spec!r}: observation layout differs from the scenario's at index {i} "
                           f"({got!r} vs {want!r})")

@@ -51,6 +51,7 @@ from typing import Any
 import yaml
 
 from .checkpoint import pointer
+from .cli import OneLineParser
 from .sweep_config import SweepConfig, SweepConfigError, load_sweep
 from .train_config import HYPERPARAMS_FILE, ConfigError, TrainArgs
 
@@ -351,11 +352,6 @@ def plot_front(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 # ---------------------------------------------------------------------------- main
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _init_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
@@ -365,7 +361,7 @@ def _init_ray(address: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = _OneLineParser(prog="python -m agents.sweep", description=__doc__,
+    ap = OneLineParser(prog="python -m agents.sweep", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="sweep YAML file (see agents/sweep_config.py)")
     ap.add_argument("--address", default=None, help="Ray cluster to attach to (default: start Ray on this machine)")

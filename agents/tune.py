@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import RULES, Dim, Rule, RuleContext, RuleError, flat_coordinates, get_value, params_to_dict, with_value
+from .cli import OneLineParser
 from .metrics import rollout
 from .policy import TUNED_FILE, TUNED_FORMAT, PolicyError, read_tuned
 from .provenance import git_commit
@@ -308,14 +309,9 @@ def _summary_line(name: str, e: dict[str, Any]) -> str:
             f"kept {e['selected']}")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     d = TuneSettings()
-    ap = _OneLineParser(prog="python -m agents.tune", description=__doc__,
+    ap = OneLineParser(prog="python -m agents.tune", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rule", action="append", metavar="NAME", help=f"rule to tune, repeatable (default: all: "
                     f"{', '.join(RULES)})")

@@ -19,23 +19,17 @@ from pathlib import Path
 import numpy as np
 
 import envs
+from agents.metrics import rollout
 from agents.policy import TUNED_FILE, resolve_policy
 from agents.seeds import VALIDATION_SEED_BASE
 
 
 def rule_score(rule: str, scenarios: list[str], n_seeds: int) -> dict[str, float]:
+    seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for scenario in scenarios:
         core = envs.RationingCore(scenario, n_seeds)
-        policy = resolve_policy(rule, core)
-        obs = core.reset(np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE))
-        total, state, start = np.zeros(n_seeds), None, np.ones(n_seeds, bool)
-        for _ in range(core.params.episode_steps):
-            action, state = policy.predict(obs, state, start)
-            start[:] = False
-            obs, reward, *_ = core.step(action)
-            total += reward
-        out[scenario] = float(total.mean())
+        out[scenario] = float(rollout(resolve_policy(rule, core), core, seeds, keys=()).returns.mean())
     return out
 
 

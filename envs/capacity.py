@@ -97,12 +97,6 @@ def burst_step(p: Params, state: BurstState, t: np.ndarray, last_utilisation: np
     return BurstState(gpus - release, pipeline)
 
 
-def capacity_tokens(
-    p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray, collapsed: np.ndarray | bool
-) -> np.ndarray:
-    """(N,) tokens the fleet can serve this step; a collapsed service keeps only a share."""
-    gpus = row_sum(available_gpus) + burst_gpus
-    cap = gpus * p.tokens_per_gpu_step
-    if np.any(collapsed):
-        cap *= np.where(collapsed, np.float32(p.collapse_capacity_share), np.float32(1.0))
-    return cap
+def capacity_tokens(p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray) -> np.ndarray:
+    """(N,) tokens the fleet can serve this step when serving normally (the core applies a collapse)."""
+    return (row_sum(available_gpus) + burst_gpus) * p.tokens_per_gpu_step

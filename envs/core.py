@@ -220,7 +220,7 @@ class RationingCore:
         prov = provider_step(p, self.providers, t, week_step, u[:, s[0]], u[:, s[1]], u[:, s[2]],
                              capacity_scale, reclaim_scale)
         burst = burst_step(p, self.burst, t, self.last_utilisation)
-        uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus, False)
+        uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus)
         cap = uncollapsed_cap * np.where(collapsed, F32(p.collapse_capacity_share), F32(1.0))
 
         users = self.users.users
