@@ -7,17 +7,15 @@
 Read top to bottom: arguments -> run folder -> environment -> PPO -> callbacks
 (atomic checkpoints, evaluation on held-out seeds and scenarios, progress) ->
 learn -> final evaluation table. Hyperparameters come from
-``agents/hyperparams/ppo.yaml``; every option is listed by ``--help``.
+``agents/ppo/hyperparams/ppo.yaml``; every option is listed by ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -28,32 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.checkpoint import (
-    CheckpointError,
-    check_compatible,
-    load_checkpoint,
-    normalization_arrays,
-    pointer,
-    restore_normalization,
-    save_checkpoint,
-    set_pointer,
-    write_json_atomic,
-)
-from agents.cli import OneLineParser
-from agents.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
-from agents.ppo_policy import RUN_FILE, RUN_FORMAT, read_run
-from agents.provenance import git_commit, versions
-from agents.train_config import (
-    VALIDATION_SEED_BASE,
-    ConfigError,
-    PPOHyperparams,
-    TrainArgs,
-    load_hyperparams,
-    train_row_seed,
-)
-
-RUN_FORMAT_VERSION = 1
-KEEP_CHECKPOINTS = 2
+from agents.common.cli import OneLineParser
+from agents.common.files import write_json_atomic
+from agents.ppo.checkpoint import CheckpointError, pointer
+from agents.ppo.config import VALIDATION_SEED_BASE, ConfigError, PPOHyperparams, TrainArgs, train_row_seed
+from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
+from agents.ppo.run_folder import new_run, restore, resume_run, save_to
+from agents.ppo.run_policy import RUN_FILE
 
 
 # --------------------------------------------------------------------------- arguments
@@ -83,76 +62,6 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
         parser.error(f"--seed = {args.seed}: must be >= 0")
     return args
 
-
-# -------------------------------------------------------------------------- run folder
-def _reward_overrides(args: TrainArgs) -> dict[str, Any]:
-    weights = {k: getattr(args, k) for k in ("margin_weight", "latency_weight", "churn_weight")}
-    weights = {k: v for k, v in weights.items() if v is not None}
-    return {"reward": weights} if weights else {}
-
-
-def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
-    """Validate everything, then create the run folder and its run.json."""
-    import envs
-
-    for s in args.scenario:
-        envs.load_scenario(s, _reward_overrides(args))  # raises ScenarioError with a one-line message
-    hp = load_hyperparams(args.hyperparams, args.scenario, {"timesteps": args.timesteps, "n_envs": args.n_envs})
-    if hp.n_envs < len(args.scenario):
-        raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(args.scenario)})")
-    core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args))
-    layout = ActionLayout.from_params(core.params)
-    for s in args.scenario[1:]:
-        other = ActionLayout.from_params(envs.RationingCore(s, 1).params)
-        if other != layout or envs.RationingCore(s, 1).obs_names != core.obs_names:
-            raise ConfigError(f"scenario {s!r}: its tiers, providers or action section differ from "
-                              f"{args.scenario[0]!r}; a training mix needs one layout")
-    name = args.run_name or f"ppo-{dt.datetime.now():%Y%m%d-%H%M%S}-s{args.seed}"
-    run_dir = Path(args.output) / name
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ConfigError(f"run folder {str(run_dir)!r} already exists: use --resume {run_dir} or another --run-name")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run = {
-        "format": RUN_FORMAT,
-        "format_version": RUN_FORMAT_VERSION,
-        "run_name": name,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "config": dataclasses.asdict(args),
-        "hyperparams": hp.model_dump(),
-        "scenarios": list(args.scenario),
-        "reward_overrides": _reward_overrides(args),
-        "seed": args.seed,
-        "env_id": envs.ENV_ID,
-        "env_version": envs.ENV_VERSION,
-        "obs_names": core.obs_names,
-        "tier_names": core.tier_names,
-        "action_layout": layout.to_dict(),
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "status": "created",
-        "timesteps_done": 0,
-    }
-    write_json_atomic(run_dir / RUN_FILE, run)
-    return run_dir, run
-
-
-def resume_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
-    """Find the run folder named by --resume and check it still matches this code."""
-    import envs
-
-    run_dir = Path(args.resume)
-    if not (run_dir / RUN_FILE).exists() and (Path(args.output) / args.resume / RUN_FILE).exists():
-        run_dir = Path(args.output) / args.resume
-    try:
-        run = read_run(run_dir)
-    except CheckpointError as exc:
-        raise ConfigError(f"--resume {args.resume}: {exc}") from None
-    core = envs.RationingCore(run["scenarios"][0], 1, overrides=run.get("reward_overrides") or None)
-    check_compatible(run, envs.ENV_ID, envs.ENV_VERSION, core.obs_names, where=f"run {str(run_dir)!r}")
-    run["resumed"] = run.get("resumed", []) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
-    write_json_atomic(run_dir / RUN_FILE, run)
-    return run_dir, run
 
 
 # -------------------------------------------------------------------------- environment
@@ -185,70 +94,10 @@ def make_model(env, hp: PPOHyperparams, seed: int, tb_dir: Path | None):
     )
 
 
-# ------------------------------------------------------------------------- checkpoints
-def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "timesteps": int(timesteps),
-        "run_name": run["run_name"],
-        "env_id": run["env_id"],
-        "env_version": run["env_version"],
-        "obs_names": run["obs_names"],
-        "tier_names": run["tier_names"],
-        "hyperparams": run["hyperparams"],
-        "action_layout": run["action_layout"],
-        "scenarios": run["scenarios"],
-        "seed": run["seed"],
-        "git_commit": run["git_commit"],
-        **(extra or {}),
-    }
-
-
-def save_to(run_dir: Path, run: dict[str, Any], model, kind: str, extra: dict[str, Any] | None = None) -> Path:
-    """Save a checkpoint of ``kind`` (latest/best/final) and point ``<kind>.json`` at it."""
-    t = int(model.num_timesteps)
-    folder = run_dir / "checkpoints" / f"{kind}-{t:012d}"
-    save_checkpoint(folder, model.policy.state_dict(), normalization_arrays(model.get_env()),
-                    checkpoint_meta(run, t, extra),
-                    optimizer_state=model.policy.optimizer.state_dict() if kind == "latest" else None)
-    previous = pointer(run_dir, kind)
-    set_pointer(run_dir, kind, folder, {"timesteps": t, **(extra or {})})
-    if previous is not None and previous != folder and previous.exists():
-        _prune(run_dir, kind, keep=KEEP_CHECKPOINTS if kind == "latest" else 1)
-    return folder
-
-
-def _prune(run_dir: Path, kind: str, keep: int) -> None:
-    import shutil
-
-    current = pointer(run_dir, kind)
-    folders = sorted((run_dir / "checkpoints").glob(f"{kind}-*"))
-    for folder in folders[:-keep]:
-        if folder != current:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def restore(run_dir: Path, run: dict[str, Any], model) -> int:
-    """Load the latest checkpoint into the model and its VecNormalize; returns its timesteps."""
-    import envs
-
-    folder = pointer(run_dir, "latest")
-    if folder is None:
-        return 0
-    ckpt = load_checkpoint(folder)
-    check_compatible(ckpt.manifest, envs.ENV_ID, envs.ENV_VERSION, run["obs_names"], where=f"checkpoint {folder}")
-    model.policy.load_state_dict(ckpt.policy_state)
-    if ckpt.optimizer_state is not None:
-        model.policy.optimizer.load_state_dict(ckpt.optimizer_state)
-    restore_normalization(model.get_env(), ckpt.normalization)
-    model.num_timesteps = ckpt.timesteps
-    model._num_timesteps_at_start = ckpt.timesteps
-    return ckpt.timesteps
-
-
 def warm_start(model, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
     """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
-    from agents.policy import TUNED_FILE
-    from agents.warmstart import clone, collect
+    from agents.ppo.warmstart import clone, collect
+    from agents.rules import TUNED_FILE
 
     rule = hp.warm_start
     if rule == "best":
@@ -267,7 +116,7 @@ def warm_start(model, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]
 def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds: int) -> dict[str, float]:
     """Mean episode return of the deterministic policy per scenario, on validation seeds."""
     import envs
-    from agents.metrics import rollout
+    from agents.evaluate.metrics import rollout
 
     vecnorm = model.get_env()
     layout = ActionLayout.from_dict(run["action_layout"])
@@ -312,7 +161,7 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
             self.unfreeze_at = hp.get("warm_start_critic_steps", 0) if hp.get("warm_start", "none") != "none" else 0
             self.frozen = start < self.unfreeze_at
             if self.frozen:  # critic warm-up after behaviour cloning: the actor stays the clone
-                from agents.warmstart import set_actor_trainable
+                from agents.ppo.warmstart import set_actor_trainable
 
                 set_actor_trainable(self.model.policy, False)
             self.bar = tqdm(total=total, initial=start, unit="step", unit_scale=True, dynamic_ncols=True,
@@ -324,7 +173,7 @@ def make_callback(run_dir: Path, run: dict[str, Any], args: TrainArgs, total: in
         def _on_rollout_end(self) -> None:
             n = self.model.num_timesteps
             if self.frozen and n >= self.unfreeze_at:
-                from agents.warmstart import set_actor_trainable
+                from agents.ppo.warmstart import set_actor_trainable
 
                 set_actor_trainable(self.model.policy, True)
                 self.frozen = False
@@ -419,7 +268,7 @@ def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = Non
 
 
 def final_evaluation(run_dir: Path, n_seeds: int) -> None:
-    from agents.evaluate import evaluate_and_report
+    from agents.evaluate.command import evaluate_and_report
 
     evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation")
 

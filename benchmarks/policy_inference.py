@@ -3,7 +3,7 @@
     python benchmarks/policy_inference.py [EXPORTED_DIR] [--seconds 1]
 
 Without a folder it exports a freshly initialised policy of the default
-architecture (``agents/hyperparams/ppo.yaml``: MLP 64-64 tanh, 45 observations,
+architecture (``agents/ppo/hyperparams/ppo.yaml``: MLP 64-64 tanh, 45 observations,
 6 tiers) into a temporary folder; speed does not depend on the weights' values.
 For each backend it times ``predict`` (the action) and ``act`` (action plus quota
 mapping) on one observation, and ``predict`` on a batch of 1,024 observations
@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from agents.exported import load_policy  # noqa: E402
+from agents.export.exported import load_policy  # noqa: E402
 
 
 def _rate(fn, seconds: float) -> float:
@@ -47,12 +47,13 @@ def _synthetic_export(folder: Path) -> Path:
     import yaml
 
     import envs
-    from agents.checkpoint import save_checkpoint
-    from agents.export import export_policy
-    from agents.parameterisation import ActionLayout
-    from agents.ppo_policy import build_policy
+    from agents.export.exporter import export_policy
+    from agents.ppo.checkpoint import save_checkpoint
+    from agents.ppo.config import HYPERPARAMS_FILE
+    from agents.ppo.parameterisation import ActionLayout
+    from agents.ppo.run_policy import build_policy
 
-    hp = yaml.safe_load((Path(__file__).resolve().parents[1] / "agents/hyperparams/ppo.yaml").read_text())["default"]
+    hp = yaml.safe_load(HYPERPARAMS_FILE.read_text())["default"]
     core = envs.RationingCore("default", 1)
     policy = build_policy(hp, core.obs_size, core.n_tiers)
     d = core.obs_size

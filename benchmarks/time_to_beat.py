@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 import envs
-from agents.metrics import rollout
-from agents.policy import TUNED_FILE, resolve_policy
-from agents.seeds import VALIDATION_SEED_BASE
+from agents.common.seeds import VALIDATION_SEED_BASE
+from agents.evaluate.metrics import rollout
+from agents.evaluate.resolve import resolve_policy
+from agents.rules import TUNED_FILE
 
 
 def rule_score(rule: str, scenarios: list[str], n_seeds: int) -> dict[str, float]:

@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py [--timesteps 327680] [--dummy-timesteps 65536]
 
 Runs stable-baselines3 PPO with the default hyperparameters
-(``agents/hyperparams/ppo.yaml``) and reports, for the whole ``learn()`` wall
+(``agents/ppo/hyperparams/ppo.yaml``) and reports, for the whole ``learn()`` wall
 time: env-steps/s on the native batched ``RationingVecEnv``, the same on a
 ``DummyVecEnv`` of single ``RationingEnv`` (same n_envs, same PPO settings) in the
 same process, their ratio, and the share of wall time spent inside the
@@ -24,7 +24,7 @@ from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper  # noqa: E402
 
 import envs  # noqa: E402
-from agents.train_config import DEFAULT_TRAIN_SCENARIOS, HYPERPARAMS_FILE, load_hyperparams  # noqa: E402
+from agents.ppo.config import DEFAULT_TRAIN_SCENARIOS, HYPERPARAMS_FILE, load_hyperparams  # noqa: E402
 from envs.sb3_vec_env import RationingVecEnv  # noqa: E402
 
 

@@ -20,6 +20,9 @@ The observation is a float32 vector; its layout for a scenario with providers
 | block 5          | quota/<tier>              | log(quota multiplier)                                     |
 
 Every entry is clipped to the bounds given by :func:`bounds` (finite, generous).
+``TIER_BLOCKS``, :func:`names` and :func:`bounds` are defined in
+:mod:`envs.observation_layout` (they need only the counts; :mod:`envs.params`
+uses them too) and re-exported here.
 
 Size: ``7 + P + 6 T`` (45 for 2 providers and 6 tiers).
 """
@@ -28,43 +31,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .observation_layout import TIER_BLOCKS, bounds, names
 from .params import Params
 
-TIER_BLOCKS = ("demand", "queue", "latency_over_target", "throttled_share", "users", "quota")
-
-
-def names(provider_names: tuple[str, ...] | list[str], tier_names: tuple[str, ...] | list[str]) -> list[str]:
-    """Name of every observation index, in order."""
-    out = ["hour_sin", "hour_cos", "week_sin", "week_cos"]
-    out += [f"capacity/{p}" for p in provider_names]
-    out += ["burst_capacity", "utilisation", "collapsed"]
-    for block in TIER_BLOCKS:
-        out += [f"{block}/{t}" for t in tier_names]
-    return out
+__all__ = ["TIER_BLOCKS", "bounds", "build", "names", "size", "tier_block"]
 
 
 def size(p: Params) -> int:
     return 7 + p.n_providers + 6 * p.n_tiers
-
-
-def bounds(n_providers: int, n_tiers: int, quota_min: float, quota_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-index (low, high) of the observation; :func:`build` clips to them."""
-    P, T = n_providers, n_tiers
-    low = [-1.0] * 4 + [0.0] * P + [0.0, 0.0, 0.0]
-    high = [1.0] * 4 + [10.0] * P + [10.0, 1.0, 1.0]
-    blocks = {
-        "demand": (0.0, 1000.0),
-        "queue": (0.0, 1000.0),
-        "latency_over_target": (-20.0, 20.0),
-        "throttled_share": (0.0, 1.0),
-        "users": (0.0, 1000.0),
-        "quota": (float(np.log(quota_min)), float(np.log(quota_max))),
-    }
-    for block in TIER_BLOCKS:
-        lo, hi = blocks[block]
-        low += [lo] * T
-        high += [hi] * T
-    return np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
 
 
 def tier_block(p: Params, block: str) -> slice:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .observation_layout import bounds
 from .scenario import Scenario
 
 F32 = np.float32
@@ -241,8 +242,6 @@ def compile_params(sc: Scenario) -> Params:
     contracted = _f32([p.contracted_gpus for p in provs])
     step_minutes = sc.time.step_minutes
     rz = sc.randomization
-    from .observation import bounds
-
     obs_low, obs_high = bounds(len(provs), len(tiers), sc.action.quota_min, sc.action.quota_max)
     return Params(
         scenario=sc,

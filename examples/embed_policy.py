@@ -16,7 +16,7 @@ for yours. What carries over to a real simulator:
    with the current multiplier read from the observation (``quota/<tier>`` = log multiplier).
    ``policy.predict(obs)`` gives the raw action in [-1, 1] if you map it yourself.
 
-Only numpy and ``agents/exported.py`` are needed; that file has no other dependency
+Only numpy and ``agents/export/exported.py`` are needed; that file has no other dependency
 in this repository and can be copied into another code base.
 """
 
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from agents.exported import load_policy
+    from agents.export.exported import load_policy
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from agents.exported import load_policy
+    from agents.export.exported import load_policy
 
 
 class ToySimulator:

@@ -1,0 +1,147 @@
+"""Training configuration: the CLI dataclass and the PPO hyperparameter file.
+
+Hyperparameters live in ``agents/ppo/hyperparams/ppo.yaml`` keyed by scenario with a
+``default`` entry; :func:`load_hyperparams` validates them (unknown keys, wrong
+types, out-of-range values, a minibatch that does not divide the rollout) and
+raises :class:`ConfigError` with a one-line message naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+HYPERPARAMS_FILE = Path(__file__).resolve().parent / "hyperparams" / "ppo.yaml"
+DEFAULT_TRAIN_SCENARIOS = ["default", "peak-contention", "agentic-surge"]
+
+
+class ConfigError(ValueError):
+    """A bad argument, hyperparameter file or run folder; the message is one line."""
+
+
+class PPOHyperparams(BaseModel):
+    """PPO settings (stable-baselines3 names) plus environment and normalisation settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_envs: Annotated[int, Field(ge=1, le=65536)] = 256
+    n_steps: Annotated[int, Field(ge=2)] = 64
+    batch_size: Annotated[int, Field(ge=2)] = 4096
+    n_epochs: Annotated[int, Field(ge=1, le=100)] = 4
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-4
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    action_parameterisation: Literal["target", "relative"] = "target"
+    warm_start: str = "none"
+    """Behaviour-clone this rule before PPO (``best`` = the best tuned baseline, a rule name, or ``none``)."""
+    warm_start_envs: Annotated[int, Field(ge=1, le=4096)] = 64
+    """Rule rollouts per training scenario for the warm start (two episodes each)."""
+    warm_start_epochs: Annotated[int, Field(ge=1, le=1000)] = 30
+    warm_start_critic_steps: Annotated[int, Field(ge=0)] = 0
+    """After a warm start, train only the critic (actor frozen) for this many timesteps."""
+    """``target``: the network picks target quotas (agents/ppo/parameterisation.py); ``relative``: raw env actions."""
+    """``linear`` decays the learning rate to 0 over the run."""
+    gamma: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
+    gae_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    clip_range: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    ent_coef: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    vf_coef: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+    max_grad_norm: Annotated[float, Field(gt=0.0)] = 0.5
+    log_std_init: Annotated[float, Field(ge=-5.0, le=2.0)] = -1.0
+    net_arch: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)] = [64, 64]
+    activation: Literal["tanh", "relu"] = "tanh"
+    norm_obs: bool = True
+    norm_reward: bool = True
+    clip_obs: Annotated[float, Field(gt=0.0)] = 10.0
+    timesteps: Annotated[int, Field(ge=1)] = 4_000_000
+    randomize: bool = True
+    stagger: bool = True
+    """Spread the batch's rows over the week at the start (see RationingVecEnv), not in lockstep."""
+
+    def check_batch(self) -> None:
+        rollout = self.n_envs * self.n_steps
+        if rollout % self.batch_size != 0:
+            raise ConfigError(
+                f"batch_size = {self.batch_size} does not divide the rollout n_envs x n_steps = "
+                f"{self.n_envs} x {self.n_steps} = {rollout}: pick a divisor of {rollout}"
+            )
+
+
+def load_hyperparams(path: str | Path, scenarios: list[str], overrides: dict[str, Any] | None = None) -> PPOHyperparams:
+    """The ``default`` entry, then the scenario's entry if training on one scenario, then ``overrides``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"hyperparameter file {str(path)!r}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"hyperparameter file {str(path)!r}: not valid YAML") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("default", {}), dict):
+        raise ConfigError(f"hyperparameter file {str(path)!r}: must map scenario names to settings, with 'default'")
+    merged: dict[str, Any] = dict(raw.get("default") or {})
+    if len(scenarios) == 1 and isinstance(raw.get(scenarios[0]), dict):
+        merged.update(raw[scenarios[0]])
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        hp = PPOHyperparams.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        name = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(PPOHyperparams.model_fields)
+            raise ConfigError(
+                f"hyperparameter file {path.name!r}: unknown field {name!r} (allowed: {allowed})"
+            ) from None
+        value = merged.get(str(err["loc"][0]), None)
+        msg = str(err["msg"])
+        raise ConfigError(
+            f"hyperparameter {name} = {value!r} (from {path.name!r} or the command line): {msg[0].lower() + msg[1:]}"
+        ) from None
+    hp.check_batch()
+    if hp.warm_start != "none" and hp.action_parameterisation != "target":
+        raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target")
+    return hp
+
+
+TRAIN_SEED_OFFSET = 1 << 40
+"""Training env rows get seeds ``TRAIN_SEED_OFFSET + seed x 65536 + row``: never an evaluation seed."""
+VALIDATION_SEED_BASE = 500_000
+"""Seeds of the evaluation during training (model selection); distinct from the final evaluation seeds."""
+
+
+def train_row_seed(seed: int) -> int:
+    return TRAIN_SEED_OFFSET + int(seed) * 65536
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002 - argparse's word
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of ``train.py``: each field is one option ``--field-name``."""
+
+    scenario: list[str] = _opt(DEFAULT_TRAIN_SCENARIOS, "training scenario, repeatable: a shipped name or a YAML "
+                               "path; the batch rows are split between them (default: %(default)s)")
+    timesteps: int | None = _opt(None, "total environment steps (default: from the hyperparameter file)")
+    seed: int = _opt(0, "training seed; same seed and config give the same numbers")
+    n_envs: int | None = _opt(None, "environments stepped as one numpy batch (default: hyperparameter file)")
+    hyperparams: str = _opt(str(HYPERPARAMS_FILE), "PPO hyperparameter YAML keyed by scenario with a default")
+    margin_weight: float | None = _opt(None, "reward weight of gross margin (default: the scenario's)")
+    latency_weight: float | None = _opt(None, "reward weight of latency-target misses (default: the scenario's)")
+    churn_weight: float | None = _opt(None, "reward weight of churned lifetime value (default: the scenario's)")
+    run_name: str | None = _opt(None, "run folder name (default: ppo-<date>-<time>-s<seed>)")
+    output: str = _opt("checkpoints", "folder that holds run folders")
+    resume: str | None = _opt(None, "resume a run from its latest checkpoint: its folder or its name under --output")
+    checkpoint_every: int = _opt(500_000, "timesteps between checkpoints (written atomically)")
+    eval_every: int = _opt(500_000, "timesteps between evaluations on held-out seeds and scenarios (keeps the best)")
+    eval_seeds: int = _opt(5, "seeds per scenario in the final evaluation table")
+    val_seeds: int = _opt(8, "validation seeds per scenario for the evaluations during training (model selection)")
+    final_eval: bool = _opt(True, "evaluate against the tuned baselines at the end and print the table")
+    threads: int = _opt(1, "torch threads (1 is the safe default when processes share cores)")
+    progress: bool = _opt(True, "show a progress bar")

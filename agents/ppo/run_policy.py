@@ -1,0 +1,144 @@
+"""A trained PPO run (or one of its checkpoints) behind the shared ``predict`` interface.
+
+``load_run_policy(path)`` accepts a run folder (``checkpoints/<run>``, with a
+``run.json``; it uses the best checkpoint, else the final, else the latest) or
+a checkpoint folder (with a ``manifest.json``). Weights are read from
+safetensors and normalisation statistics from ``.npz`` without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.ppo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, pointer
+
+RUN_FILE = "run.json"
+RUN_FORMAT = "rationing-run"
+
+
+def _activation(name: str):
+    import torch.nn as nn
+
+    return {"tanh": nn.Tanh, "relu": nn.ReLU}[name]
+
+
+def build_policy(hyperparams: dict[str, Any], obs_size: int, n_tiers: int):
+    """An SB3 ``ActorCriticPolicy`` with the run's architecture (CPU, eval mode)."""
+    from gymnasium import spaces
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    obs_space = spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
+    act_space = spaces.Box(-1.0, 1.0, shape=(n_tiers,), dtype=np.float32)
+    policy = ActorCriticPolicy(
+        obs_space,
+        act_space,
+        lr_schedule=lambda _: 0.0,
+        net_arch=list(hyperparams["net_arch"]),
+        activation_fn=_activation(hyperparams["activation"]),
+        log_std_init=float(hyperparams["log_std_init"]),
+    )
+    policy.set_training_mode(False)
+    return policy
+
+
+class PPOPolicy:
+    """Deterministic PPO actor with its observation normalisation.
+
+    ``predict(obs)`` takes raw environment observations, shape ``(obs_size,)`` or
+    ``(N, obs_size)``, and returns actions in [-1, 1] of shape ``(T,)`` or ``(N, T)``.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, name: str | None = None) -> None:
+        import torch
+
+        m = checkpoint.manifest
+        self.name = name or Path(checkpoint.path).name
+        self.checkpoint = checkpoint
+        self.obs_names: list[str] = list(m["obs_names"])
+        self.tier_names: list[str] = list(m["tier_names"])
+        self.hyperparams: dict[str, Any] = dict(m["hyperparams"])
+        self.policy = build_policy(self.hyperparams, len(self.obs_names), len(self.tier_names))
+        try:
+            self.policy.load_state_dict(checkpoint.policy_state, strict=True)
+        except RuntimeError:
+            raise CheckpointError(
+                f"checkpoint {str(checkpoint.path)!r}: weights do not match the architecture in its manifest"
+            ) from None
+        self.layout = None
+        if self.hyperparams.get("action_parameterisation", "relative") == "target":
+            from agents.ppo.parameterisation import ActionLayout
+
+            self.layout = ActionLayout.from_dict(m["action_layout"])
+        norm = checkpoint.normalization
+        self.norm_obs = bool(norm["norm_obs"])
+        # float64 like SB3's VecNormalize: features with tiny training variance magnify float32 rounding
+        self.obs_mean = norm["obs_mean"].astype(np.float64)
+        self.obs_std = np.sqrt(norm["obs_var"].astype(np.float64) + float(norm["epsilon"]))
+        self.clip_obs = float(norm["clip_obs"])
+        self._torch = torch
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        if not self.norm_obs:
+            return obs.astype(np.float32)
+        x = (np.asarray(obs, np.float64) - self.obs_mean) / self.obs_std
+        return np.clip(x, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.ndim == 1
+        x = self.normalize(obs.reshape(1, -1) if single else obs)
+        with self._torch.no_grad():
+            actions = self.policy._predict(self._torch.as_tensor(x), deterministic=deterministic).numpy()
+        actions = np.clip(actions, -1.0, 1.0).astype(np.float32)
+        if self.layout is not None:  # the network picked target quotas: convert to env actions
+            from agents.ppo.parameterisation import target_to_env_action
+
+            actions = target_to_env_action(actions, obs.reshape(1, -1) if single else obs, self.layout)
+        return (actions[0] if single else actions), state
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Parse a run folder's ``run.json``; one-line error if it is not a run folder."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{str(run_dir)!r} is not a run folder (no {RUN_FILE})") from None
+    except (OSError, json.JSONDecodeError):
+        raise CheckpointError(f"run {str(run_dir)!r}: {RUN_FILE} is unreadable or corrupt") from None
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise CheckpointError(f"{str(run_dir)!r} is not a run folder ({RUN_FILE} has no format {RUN_FORMAT!r})")
+    return data
+
+
+def run_checkpoint(run_dir: Path, which: tuple[str, ...] = ("best", "final", "latest")) -> Path:
+    """The checkpoint folder of a run: the first of ``which`` pointers that exists."""
+    read_run(run_dir)
+    for name in which:
+        folder = pointer(run_dir, name)
+        if folder is not None:
+            return folder
+    raise CheckpointError(f"run {str(run_dir)!r} has no checkpoint yet ({', '.join(which)})")
+
+
+def is_run_or_checkpoint(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / RUN_FILE).is_file() or (p / "manifest.json").is_file()
+
+
+def load_run_policy(path: str | Path) -> PPOPolicy:
+    """Load a run folder (best checkpoint) or a checkpoint folder as a policy."""
+    p = Path(path)
+    if (p / RUN_FILE).is_file():
+        folder = run_checkpoint(p)
+        name = p.name
+    elif (p / "manifest.json").is_file():
+        folder, name = p, f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+    else:
+        raise CheckpointError(f"{str(p)!r} is neither a run folder (run.json) nor a checkpoint (manifest.json)")
+    return PPOPolicy(load_checkpoint(folder, with_optimizer=False), name=name)
