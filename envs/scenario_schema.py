@@ -332,7 +332,7 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     sources: list[str] = []
-    """Where the numbers come from (see CALIBRATION.md)."""
+    """Where the numbers come from (sections of docs/calibration.md)."""
     time: TimeConfig = TimeConfig()
     capacity: CapacityConfig
     demand: DemandConfig

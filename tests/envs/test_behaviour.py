@@ -78,7 +78,7 @@ def _hourly(table: np.ndarray, steps_per_hour: int) -> np.ndarray:
 
 @pytest.mark.parametrize("scenario", envs.available_scenarios())
 def test_calibrated_demand_shape(scenario: str) -> None:
-    """Subscribers: peak/trough 5-12x and weekend/weekday 0.25-0.5; API flatter (CALIBRATION.md)."""
+    """Subscribers: peak/trough 5-12x and weekend/weekday 0.25-0.5; API flatter (docs/calibration.md)."""
     sc = envs.load_scenario(scenario)
     table = demand_profile_table(sc)
     users_tokens = np.array([t.users * t.requests_per_user_day for t in sc.tiers])

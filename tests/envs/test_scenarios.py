@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -29,7 +30,22 @@ def test_shipped_scenarios_load_and_cite_sources() -> None:
         sc = load_scenario(name)
         assert sc.name == name
         text = (SCENARIO_DIR / f"{name}.yaml").read_text()
-        assert "CALIBRATION.md" in text or sc.sources
+        assert "docs/calibration.md" in text or sc.sources
+
+
+def test_cited_calibration_sections_exist() -> None:
+    """Every ``docs/calibration.md / <section>`` a scenario cites is a heading of the shipped file."""
+    root = Path(__file__).resolve().parents[2]
+    headings = re.findall(r"^#+ (.+?)\s*$", (root / "docs" / "calibration.md").read_text(), flags=re.M)
+    cited = 0
+    for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
+        text = path.read_text()
+        assert not re.search(r"(?<!docs/)CALIBRATION\.md", text), f"{path.name}: cite docs/calibration.md"
+        for section in re.findall(r"docs/calibration\.md / ([A-Za-z][A-Za-z -]*[A-Za-z])", text):
+            cited += 1
+            assert any(h == section or h.startswith(section + " (") for h in headings), \
+                f"{path.name}: cites section {section!r}, not in docs/calibration.md ({headings})"
+    assert cited >= 5
 
 
 def test_base_inherits_and_named_lists_merge() -> None:

@@ -211,7 +211,7 @@ def test_shipped_fitted_fragments_load_and_name_their_source(name: str) -> None:
     path = Path(envs.__file__).parent / "scenarios" / "fitted" / f"{name}.yaml"
     sc = load_scenario(path)
     assert any(("ServeGen" in s) or ("Mooncake" in s) for s in sc.sources)
-    if name == "servegen-api":  # the fitted API shape sits in CALIBRATION.md's ServeGen ranges
+    if name == "servegen-api":  # the fitted API shape sits in docs/calibration.md's ServeGen ranges
         from envs.params import demand_profile_table
 
         api = demand_profile_table(sc)[:, sc.tier_names.index("api")].reshape(-1, 4).sum(axis=1)
