@@ -11,10 +11,11 @@ for yours. What carries over to a real simulator:
 2. build the observation **by name** from the layout in ``policy.json``
    (``policy.obs_names``; meanings, units and bounds in ``policy.meta["observation"]["entries"]``),
    and fail loudly on a name your simulator does not provide;
-3. every step call ``policy.act(obs)``: it returns the quota multipliers the
-   environment would set, ``clip(current x quota_step_factor ** action, quota_min, quota_max)``,
+3. every step call ``policy.act(obs)``: it returns the quota multipliers the environment would set,
+   ``clip(current x quota_step_factor ** action, quota_min, quota_max)``,
    with the current multiplier read from the observation (``quota/<tier>`` = log multiplier).
-   ``policy.predict(obs)`` gives the raw action in [-1, 1] if you map it yourself.
+   ``policy.predict(obs)`` gives the raw action in [-1, 1] if you map it yourself. Both refuse
+   an observation with NaN or inf entries (``ObservationError``, a ``ValueError``, one line).
 
 Only numpy and ``agents/export/exported.py`` are needed; that file has no other dependency
 in this repository and can be copied into another code base.
@@ -29,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from agents.export.exported import load_policy
+    from agents.export.exported import PolicyLoadError, load_policy
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from agents.export.exported import load_policy
+    from agents.export.exported import PolicyLoadError, load_policy
 
 
 class ToySimulator:
@@ -90,7 +91,10 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=["auto", "numpy", "onnx"])
     args = parser.parse_args()
 
-    policy = load_policy(args.policy, backend=args.backend)
+    try:  # a run folder instead of an export, a damaged folder, onnxruntime missing: one line saying what to do
+        policy = load_policy(args.policy, backend=args.backend)
+    except PolicyLoadError as exc:
+        raise SystemExit(f"embed_policy.py: {exc}") from None
     layout = policy.meta["observation"]["entries"]
     low = np.array([e["low"] for e in layout], np.float32)
     high = np.array([e["high"] for e in layout], np.float32)

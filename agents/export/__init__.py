@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.export.exported import ExportedPolicy, PolicyLoadError, is_exported, load_policy
+from agents.export.exported import ExportedPolicy, ObservationError, PolicyLoadError, is_exported, load_policy
 
-__all__ = ["ExportError", "ExportedPolicy", "PolicyLoadError", "export_policy", "is_exported", "load_policy"]
+__all__ = ["ExportError", "ExportedPolicy", "ObservationError", "PolicyLoadError", "export_policy", "is_exported",
+           "load_policy"]
 
 
 def __getattr__(name: str) -> Any:

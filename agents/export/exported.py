@@ -12,7 +12,8 @@ it never unpickles anything and does not depend on the rest of this repository, 
 can be copied into another code base as one file. Every file is read once into memory,
 its size and sha256 are checked against ``policy.json``, and only then parsed from
 those same bytes. Any problem raises :class:`PolicyLoadError` with a one-line message
-naming the file.
+naming the file; an observation that cannot be acted on (wrong shape, NaN or inf) raises
+:class:`ObservationError`. Both are :class:`ValueError` subclasses.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class PolicyLoadError(ValueError):
     """An exported policy folder that cannot be used; the message is one line."""
 
 
+class ObservationError(ValueError):
+    """An observation the policy refuses (wrong shape, NaN or inf); the message is one line naming the entry."""
+
+
 def is_exported(path: str | Path) -> bool:
     """True if ``path`` looks like an exported policy folder (it holds ``policy.json``)."""
     return (Path(path) / POLICY_JSON).is_file()
@@ -61,8 +66,7 @@ def _field(meta: dict[str, Any], dotted: str, kind: type | tuple[type, ...], fol
         if not isinstance(value, dict) or key not in value:
             raise _fail(folder, f"{POLICY_JSON} has no field {dotted!r}")
         value = value[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    value = float(value) if kind is float and isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise _fail(folder, f"{POLICY_JSON} field {dotted!r} is not a {name}")
@@ -74,11 +78,12 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise _fail(folder, "not a folder")
-    path = folder / POLICY_JSON
     try:
-        meta = json.loads(path.read_bytes())
+        meta = json.loads((folder / POLICY_JSON).read_bytes())
     except FileNotFoundError:
-        raise _fail(folder, f"no {POLICY_JSON} (not an exported policy folder)") from None
+        run = any((folder / f).is_file() for f in ("run.json", "manifest.json", "latest.json"))
+        what = f"a run or checkpoint, not an export: run `python -m agents.export {folder} --out DIR`, use DIR"
+        raise _fail(folder, f"no {POLICY_JSON}: {what if run else 'not an exported policy folder'}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise _fail(folder, f"{POLICY_JSON} is unreadable or not valid JSON (truncated or corrupt)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -145,8 +150,7 @@ def _norm_arrays(meta: dict[str, Any], folder: Path, obs_size: int) -> tuple[np.
         return np.zeros(obs_size), np.ones(obs_size), np.float64(np.inf)
     mean = np.asarray(_field(meta, "normalization.obs_mean", list, folder), dtype=np.float64)
     var = np.asarray(_field(meta, "normalization.obs_var", list, folder), dtype=np.float64)
-    eps = _field(meta, "normalization.epsilon", float, folder)
-    clip = _field(meta, "normalization.clip_obs", float, folder)
+    eps, clip = (_field(meta, f"normalization.{k}", float, folder) for k in ("epsilon", "clip_obs"))
     if mean.shape != (obs_size,) or var.shape != (obs_size,):
         raise _fail(folder, f"{POLICY_JSON} normalisation statistics do not have {obs_size} entries")
     if not (np.all(np.isfinite(mean)) and np.all(var >= 0) and eps > 0 and clip > 0):
@@ -167,8 +171,7 @@ class ExportedPolicy:
 
     def __init__(self, folder: Path, meta: dict[str, Any], weights: dict[str, np.ndarray], session: Any = None,
                  name: str | None = None) -> None:
-        self.path = folder
-        self.meta = meta
+        self.path, self.meta = folder, meta
         self.name = name or folder.name
         self.backend = "numpy" if session is None else "onnx"
         self.obs_names: list[str] = list(_field(meta, "observation.names", list, folder))
@@ -178,9 +181,8 @@ class ExportedPolicy:
         self.obs_size, self.n_tiers = len(self.obs_names), len(self.tier_names)
         if not all(isinstance(n, str) for n in self.obs_names + self.tier_names):
             raise _fail(folder, f"{POLICY_JSON} observation or tier names are not all strings")
-        self.quota_step_factor = _field(meta, "action.quota_step_factor", float, folder)
-        self.quota_min = _field(meta, "action.quota_min", float, folder)
-        self.quota_max = _field(meta, "action.quota_max", float, folder)
+        self.quota_step_factor, self.quota_min, self.quota_max = (
+            _field(meta, f"action.{k}", float, folder) for k in ("quota_step_factor", "quota_min", "quota_max"))
         self.parameterisation = _field(meta, "action.parameterisation", str, folder)
         if self.parameterisation not in PARAMETERISATIONS:
             raise _fail(folder, f"{POLICY_JSON} action.parameterisation {self.parameterisation!r} is not one of "
@@ -249,11 +251,11 @@ class ExportedPolicy:
         self._log_min, self._log_max = w["quota_log_min"], w["quota_log_max"]
 
     # ------------------------------------------------------------ checks
-    def check_layout(self, obs_names: list[str] | tuple[str, ...]) -> None:
-        """Refuse an environment whose observation names differ from the policy's (index by index)."""
-        obs_names = list(obs_names)
-        if obs_names == self.obs_names:
+    def check_layout(self, obs_names: list[str] | tuple[str, ...] | None) -> None:
+        """Refuse an environment whose observation names differ from the policy's (index by index; None: no check)."""
+        if obs_names is None or list(obs_names) == self.obs_names:
             return
+        obs_names = list(obs_names)
         i = next((k for k, (a, b) in enumerate(zip(self.obs_names, obs_names)) if a != b),
                  min(len(self.obs_names), len(obs_names)))
         mine = repr(self.obs_names[i]) if i < len(self.obs_names) else "nothing"
@@ -273,10 +275,14 @@ class ExportedPolicy:
     def _obs(self, obs: Any) -> tuple[np.ndarray, bool]:
         x = np.asarray(obs, dtype=np.float32)
         single = x.ndim == 1
-        if single:
-            x = x.reshape(1, -1)
+        x = x.reshape(1, -1) if single else x
         if x.ndim != 2 or x.shape[1] != self.obs_size:
-            raise ValueError(f"obs has shape {np.shape(obs)}; expected ({self.obs_size},) or (N, {self.obs_size})")
+            raise ObservationError(f"obs has shape {np.shape(obs)}; expected ({self.obs_size},) or "
+                                   f"(N, {self.obs_size})")
+        if not np.isfinite(x).all():
+            r, i = np.argwhere(~np.isfinite(x))[0]
+            raise ObservationError(f"obs{'' if single else f'[{r}]'}[{i}] ({self.obs_names[i]}) is {x[r, i]}: "
+                                   "the policy acts on finite observations only")
         return np.ascontiguousarray(x), single
 
     def _actions(self, x: np.ndarray) -> np.ndarray:
@@ -310,13 +316,11 @@ class ExportedPolicy:
 
     def quota_factor(self, action: Any) -> np.ndarray:
         """``quota_step_factor ** action``: the factor the environment multiplies each quota by (before clipping)."""
-        a = np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0)
-        return np.exp(self._log_step * a)
+        return np.exp(self._log_step * np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0))
 
     def apply(self, current: Any, action: Any) -> np.ndarray:
         """New quota multipliers ``clip(current x quota_step_factor ** action, quota_min, quota_max)``."""
-        out = self.quota_factor(action) * np.asarray(current, dtype=np.float32)
-        return np.minimum(np.maximum(out, self._qmin), self._qmax)
+        return np.clip(self.quota_factor(action) * np.asarray(current, np.float32), self._qmin, self._qmax)
 
     def act(self, obs: Any, current: Any = None) -> np.ndarray:
         """The quota multipliers (one per tier) the environment would set after this observation.
@@ -339,19 +343,18 @@ class ExportedPolicy:
 
 
 def _onnx_session(folder: Path, data: bytes, threads: int):
-    import onnxruntime as ort
-
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise _fail(folder, "backend='onnx' needs onnxruntime: pip install onnxruntime (or backend='numpy')") from None
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = int(threads), 1, 3
     try:
         session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise _fail(folder, f"{ONNX_FILE} is not a loadable ONNX model ({reason})") from None
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
+    inputs, outputs = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
     if inputs != [ONNX_INPUT] or tuple(outputs) != ONNX_OUTPUTS:
         raise _fail(folder, f"{ONNX_FILE} has inputs {inputs} and outputs {outputs}, expected "
                             f"[{ONNX_INPUT!r}] and {list(ONNX_OUTPUTS)}")
@@ -391,7 +394,6 @@ def load_policy(path: str | Path, backend: str = "auto", obs_names: list[str] | 
             backend = "numpy"
     session = _onnx_session(folder, onnx_bytes, onnx_threads) if backend == "onnx" else None
     policy = ExportedPolicy(folder, meta, weights, session, name=name)
-    if obs_names is not None:
-        policy.check_layout(obs_names)
+    policy.check_layout(obs_names)
     policy.check_env(env_id, env_version)
     return policy

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import envs
-from agents.export.exported import PolicyLoadError, is_exported, load_policy
+from agents.export.exported import ObservationError, PolicyLoadError, is_exported, load_policy
 from agents.export.exporter import export_policy
 from agents.ppo.checkpoint import load_checkpoint, restore_normalization, save_checkpoint
 from agents.ppo.run_policy import build_policy, load_run_policy, run_checkpoint
@@ -448,6 +448,45 @@ def test_example_and_benchmark_run(exported: Path) -> None:
     res = _run(str(ROOT / "benchmarks" / "policy_inference.py"), str(exported), "--seconds", "0.05")
     assert res.returncode == 0, res.stderr
     assert "decisions/s" in res.stdout and "onnx" in res.stdout and "numpy" in res.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_finite_observations_are_refused_with_one_line(exported: Path, backend: str) -> None:
+    policy = load_policy(exported, backend=backend)
+    obs = np.zeros((3, policy.obs_size), np.float32)
+    assert np.all(np.isfinite(policy.act(obs)))
+    for bad, k, row in ((np.nan, 7, None), (np.inf, 12, 2), (-np.inf, 0, 1)):
+        x = obs.copy()
+        x[row if row is not None else 0, k] = bad
+        x = x[0] if row is None else x
+        for call in (policy.act, lambda o: policy.predict(o)[0]):
+            with pytest.raises(ObservationError) as err:
+                call(x)
+            msg = str(err.value)
+            assert isinstance(err.value, ValueError) and "\n" not in msg, msg
+            where = f"obs[{k}]" if row is None else f"obs[{row}][{k}]"
+            assert msg.startswith(f"{where} ({policy.obs_names[k]}) is {np.float32(bad)}"), msg
+
+
+def test_onnx_backend_without_onnxruntime_says_what_to_install(exported: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    with pytest.raises(PolicyLoadError) as err:
+        load_policy(exported, backend="onnx")
+    msg = str(err.value)
+    assert "pip install onnxruntime" in msg and "backend='numpy'" in msg and "\n" not in msg, msg
+    assert load_policy(exported, backend="auto").backend == "numpy"
+
+
+def test_example_given_a_run_folder_says_to_export_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's agents/, not an installed one
+    for folder, expected in ((ROOT / "checkpoints" / "ppo-v0", "python -m agents.export"),
+                             (tmp_path, "not an exported policy folder")):
+        res = subprocess.run([sys.executable, str(ROOT / "examples" / "embed_policy.py"), str(folder)],
+                             capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+        assert res.returncode == 1 and res.stdout == "", res
+        assert res.stderr.count("\n") <= 1 and expected in res.stderr and str(folder) in res.stderr, res.stderr
+    with pytest.raises(PolicyLoadError, match=r"a run or checkpoint, not an export: run `python -m agents.export "):
+        load_policy(ROOT / "checkpoints" / "ppo-v0")
 
 
 def test_weights_hold_the_checkpoint_statistics(run_dir: Path, exported: Path) -> None:
