@@ -11,15 +11,32 @@ rest of its ``demand.trace`` mapping).
 Accepted formats (``format: auto`` picks one from the file name and first line)
 ---------------------------------------------------------------------------------
 
-``csv``: plain CSV with a header row. Required columns ``timestamp`` (seconds),
-``input_tokens`` and ``output_tokens`` (``input_length``/``output_length`` are
-accepted too); optional ``tier``, ``tenant`` (or ``user``/``user_id``/
-``tenant_id``) and ``model``. One row per request::
+``csv``: plain CSV with a header row. Required columns ``timestamp`` (seconds or
+an ISO 8601 datetime), ``input_tokens`` and ``output_tokens`` (``input_length``/
+``output_length`` are accepted too); optional ``tier``, ``tenant`` (or ``user``/
+``user_id``/``tenant_id``) and ``model``. Header names are matched ignoring case,
+with spaces read as underscores. One row per request::
 
     timestamp,input_tokens,output_tokens,tier,tenant
     0.4,1020,130,pro,u17
 
-``jsonl``: JSON lines, one object per request with ``timestamp``,
+The published layouts are read as they are (``docs/calibration.md``, "Public trace layouts"):
+
+- Azure LLM inference traces, 2023 and 2024 (code, conversation):
+  ``TIMESTAMP,ContextTokens,GeneratedTokens`` with datetimes such as
+  ``2023-11-16 18:15:46.6805900`` (``ContextTokens`` are input, ``GeneratedTokens`` output tokens);
+- BurstGPT: ``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type``
+  (seconds from the trace start; ``Log Type``, ``Conversation log`` or ``API log``, is read as
+  the tenant, so ``tenant_tiers: {"Conversation log": pro, "API log": api}`` maps them to tiers);
+- Mooncake: JSON lines, below.
+
+Timestamps are numbers (seconds, or ms with ``time_unit: ms``) or ISO 8601 datetimes,
+the same kind on every row: ``YYYY-MM-DD``, then ``T`` or a space and ``hh:mm[:ss]``
+with up to 9 fractional digits, then an optional zone (``Z``, ``+hh``, ``+hhmm``,
+``+hh:mm``). Datetimes with a zone are converted to UTC, those without one are read
+as UTC (their hour of day is kept); ``time_unit`` does not apply to them.
+
+``jsonl``: JSON lines, one object per request with ``timestamp`` (number or datetime string),
 ``input_length``/``input_tokens`` and ``output_length``/``output_tokens``,
 optional ``tier``/``tenant``/``model``; other keys (``hash_ids``) are ignored.
 This is the Mooncake layout: its ``timestamp`` is in milliseconds, so JSON
@@ -64,6 +81,7 @@ Bad traces raise :class:`TraceError`, a :class:`ValueError` with a one-line
 message naming the file, the row (1-based, data rows) and the reason, e.g.::
 
     trace 'bad.csv': row 3 (line 4): timestamp 1.0 is before the previous row's 2.0 (must be sorted)
+    trace 'azure.csv': row 7 (line 8): timestamp = '2023-11-16 25:00:00' is not an ISO 8601 datetime, ...
 
 Layout of this package: :mod:`~envs.trace.readers` (records, readers,
 validation), :mod:`~envs.trace.replay` (binning, tier mapping, replay tables),
@@ -79,6 +97,7 @@ from .readers import (
     Trace,
     TraceError,
     detect_format,
+    iso_seconds,
     load_trace,
     read_csv,
     read_jsonl,
@@ -103,6 +122,7 @@ __all__ = [
     "bin_trace",
     "build_replay",
     "detect_format",
+    "iso_seconds",
     "load_replay",
     "load_trace",
     "read_csv",

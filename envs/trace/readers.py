@@ -8,8 +8,10 @@ in :mod:`envs.trace`.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,14 +69,58 @@ class Trace:
 
 
 
+#: Column (or JSON key) names of each field, lower case with spaces as underscores. The published
+#: layouts: Azure LLM inference 2023/2024 ``TIMESTAMP,ContextTokens,GeneratedTokens``; BurstGPT
+#: ``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`` (its log type,
+#: ``Conversation log`` or ``API log``, is read as the tenant); Mooncake ``input_length``/``output_length``.
 _ALIASES = {
     "timestamp": ("timestamp", "timestamp_s", "time", "arrival_time"),
-    "input_tokens": ("input_tokens", "input_length", "prompt_tokens"),
-    "output_tokens": ("output_tokens", "output_length", "completion_tokens"),
+    "input_tokens": ("input_tokens", "input_length", "prompt_tokens", "contexttokens", "context_tokens",
+                     "request_tokens"),
+    "output_tokens": ("output_tokens", "output_length", "completion_tokens", "generatedtokens", "generated_tokens",
+                      "response_tokens"),
     "tier": ("tier",),
-    "tenant": ("tenant", "tenant_id", "user", "user_id", "client"),
+    "tenant": ("tenant", "tenant_id", "user", "user_id", "client", "log_type"),
     "model": ("model",),
 }
+
+#: ISO 8601 date and time: ``T`` or space between them, seconds optional, up to 9 fractional digits,
+#: optional zone (``Z``, ``+hh``, ``+hhmm``, ``+hh:mm``).
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?)?"
+                  r" ?(Z|[+-]\d\d(?::?\d\d)?)?", re.IGNORECASE)
+_ISO_FORM = "YYYY-MM-DD[ or T]hh:mm[:ss[.fffffffff]][Z or +hh:mm]"
+_MINUTES: dict[str, float] = {}  # "YYYY-MM-DD?hh:mm" -> seconds since the epoch (cache: traces repeat minutes)
+
+
+def iso_seconds(text: str) -> float | None:
+    """Seconds since 1970-01-01 UTC of an ISO 8601 datetime (no zone: read as UTC), None if ``text`` is not one."""
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d, hh, mm, ss, frac, zone = m.groups()
+    key = text[:16] if hh else text[:10]
+    base = _MINUTES.get(key)
+    if base is None:
+        try:
+            days = dt.date(int(y), int(mo), int(d)).toordinal() - 719163  # date(1970, 1, 1).toordinal()
+        except ValueError:
+            return None
+        h, mi = int(hh or 0), int(mm or 0)
+        if h > 23 or mi > 59:
+            return None
+        base = _MINUTES[key] = days * 86400.0 + h * 3600.0 + mi * 60.0
+    t = base
+    if ss:
+        sec = int(ss)
+        if sec > 60:  # 60: a leap second
+            return None
+        t += sec + (int(frac) / 10.0 ** len(frac) if frac else 0.0)
+    if zone and zone != "Z" and zone != "z":
+        zh, zm = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
+        if zh > 23 or zm > 59:
+            return None
+        t -= (1 if zone[0] == "+" else -1) * (zh * 3600 + zm * 60)
+    return t
 
 
 def _pick(keys: list[str] | set[str], name: str) -> str | None:
@@ -94,19 +140,48 @@ def _num(value: Any, name: str, where: str, src: str) -> float:
     return x
 
 
-def _check_rows(src: str, ts: np.ndarray, ins: np.ndarray, outs: np.ndarray, line0: int) -> None:
-    """Vectorised checks; ``line0`` is the file line of data row 1."""
+def _timestamp(value: Any, where: str, src: str, iso: bool | None) -> tuple[float, bool]:
+    """``(seconds, True)`` for an ISO 8601 datetime, ``(number, False)`` for a number.
+
+    ``iso`` is the kind of the file's first timestamp (None while reading it): a file uses one kind.
+    """
+    text = value.strip() if isinstance(value, str) else None
+    t = iso_seconds(text) if text and iso is not False else None
+    if t is not None:
+        return t, True
+    if not iso:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = None
+        if x is not None and math.isfinite(x):
+            return x, False
+    if iso is None:
+        what = "is neither a number nor an ISO 8601 datetime"
+    elif iso:
+        what = "is not an ISO 8601 datetime, as the first row's timestamp is"
+    else:
+        what = "is not a (finite) number, as the first row's timestamp is"
+    raise TraceError(f"trace {src}: {where}: timestamp = {value!r} {what} ({_ISO_FORM} or seconds)")
+
+
+def _when(t: float, iso: bool) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z") if iso else f"{t:g}"
+
+
+def _check_rows(src: str, ts: np.ndarray, ins: np.ndarray, outs: np.ndarray, line0: int, iso: bool = False) -> None:
+    """Vectorised checks; ``line0`` is the file line of data row 1; ``iso``: report timestamps as datetimes."""
     if len(ts) == 0:
         raise TraceError(f"trace {src}: is empty (no requests)")
     neg = np.flatnonzero(ts < 0)
     if len(neg):
         i = int(neg[0])
-        raise TraceError(f"trace {src}: row {i + 1} (line {i + line0}): timestamp {ts[i]:g} is negative")
+        raise TraceError(f"trace {src}: row {i + 1} (line {i + line0}): timestamp {_when(ts[i], iso)} is negative")
     back = np.flatnonzero(np.diff(ts) < 0)
     if len(back):
         i = int(back[0]) + 1
-        raise TraceError(f"trace {src}: row {i + 1} (line {i + line0}): timestamp {ts[i]:g} is before the "
-                         f"previous row's {ts[i - 1]:g} (must be sorted)")
+        raise TraceError(f"trace {src}: row {i + 1} (line {i + line0}): timestamp {_when(ts[i], iso)} is before "
+                         f"the previous row's {_when(ts[i - 1], iso)} (must be sorted)")
     for name, arr in (("input_tokens", ins), ("output_tokens", outs)):
         bad = np.flatnonzero(arr < 0)
         if len(bad):
@@ -114,11 +189,13 @@ def _check_rows(src: str, ts: np.ndarray, ins: np.ndarray, outs: np.ndarray, lin
             raise TraceError(f"trace {src}: row {i + 1} (line {i + line0}): {name} = {arr[i]:g} is negative")
 
 
-def _finish(src: str, name: str, kind: str, rows: dict[str, list], scale: float, line0: int) -> Trace:
-    ts = np.asarray(rows["timestamp"], dtype=np.float64) * scale
+def _finish(src: str, name: str, kind: str, rows: dict[str, list], scale: float, line0: int,
+            iso: bool | None = False) -> Trace:
+    """``scale`` converts numeric timestamps to seconds; ISO 8601 datetimes (``iso``) are seconds already."""
+    ts = np.asarray(rows["timestamp"], dtype=np.float64) * (1.0 if iso else scale)
     ins = np.asarray(rows["input_tokens"], dtype=np.float64)
     outs = np.asarray(rows["output_tokens"], dtype=np.float64)
-    _check_rows(src, ts, ins, outs, line0)
+    _check_rows(src, ts, ins, outs, line0, bool(iso))
     tier = np.asarray(rows["tier"], dtype=object) if rows.get("tier") else None
     tenant = np.asarray(rows["tenant"], dtype=object) if rows.get("tenant") else None
     return Trace(name, kind, ts, np.ones(len(ts)), ins, outs, tier, tenant)
@@ -132,7 +209,7 @@ def read_csv(path: Path, time_unit: str = "s") -> Trace:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise TraceError(f"trace {src}: is empty (no header row)")
-        cols = [h.strip().lower() for h in header]
+        cols = [h.strip().lower().replace(" ", "_") for h in header]
         idx: dict[str, int] = {}
         for name in _ALIASES:
             col = _pick(cols, name)
@@ -143,24 +220,30 @@ def read_csv(path: Path, time_unit: str = "s") -> Trace:
                                  f"(header has {cols}; need timestamp,input_tokens,output_tokens)")
         rows: dict[str, list] = {k: [] for k in idx}
         width = len(cols)
+        iso: bool | None = None
+        t_col = idx.pop("timestamp")
+        stamps = rows["timestamp"]
         for r, rec in enumerate(reader, start=1):
             if not rec or not any(x.strip() for x in rec):
                 continue
             where = f"row {r} (line {r + 1})"
             if len(rec) < width:
                 raise TraceError(f"trace {src}: {where}: has {len(rec)} fields, header has {width}")
+            t, iso = _timestamp(rec[t_col], where, src, iso)
+            stamps.append(t)
             for k, i in idx.items():
                 if k in ("tier", "tenant", "model"):
                     rows[k].append(rec[i].strip())
                 else:
                     rows[k].append(_num(rec[i].strip(), k, where, src))
-    return _finish(src, path.name, "csv", rows, 1e-3 if time_unit == "ms" else 1.0, 2)
+    return _finish(src, path.name, "csv", rows, 1e-3 if time_unit == "ms" else 1.0, 2, iso)
 
 
 def read_jsonl(path: Path, time_unit: str = "ms") -> Trace:
     """JSON lines, one request per line (Mooncake layout; see :mod:`envs.trace`)."""
     src = repr(path.name)
     rows: dict[str, list] = {k: [] for k in _ALIASES}
+    iso: bool | None = None
     with open(path) as fh:
         r = 0
         for line in fh:
@@ -182,12 +265,15 @@ def read_jsonl(path: Path, time_unit: str = "ms") -> Trace:
                     continue
                 if k in ("tier", "tenant", "model"):
                     rows[k].append(str(obj[key]))
+                elif k == "timestamp":
+                    t, iso = _timestamp(obj[key], where, src, iso)
+                    rows[k].append(t)
                 else:
                     rows[k].append(_num(obj[key], k, where, src))
     for k in ("tier", "tenant", "model"):
         if rows[k] and len(rows[k]) != len(rows["timestamp"]):
             raise TraceError(f"trace {src}: key {k!r} must be on every row or none")
-    return _finish(src, path.name, "jsonl", rows, 1e-3 if time_unit == "ms" else 1.0, 1)
+    return _finish(src, path.name, "jsonl", rows, 1e-3 if time_unit == "ms" else 1.0, 1, iso)
 
 
 def _read_servegen_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
