@@ -198,12 +198,19 @@ _ARRAY_KEYS = TIER_INFO_KEYS + PROVIDER_INFO_KEYS
 class RationingVectorEnv(VectorEnv):
     """Native numpy vector env: N rationing envs in one :class:`RationingCore`.
 
-    Auto-reset is same-step (``AutoresetMode.SAME_STEP``): a row whose episode
-    ends returns the first observation of its next episode, with the last one in
-    ``infos["final_obs"]`` (and its info in ``infos["final_info"]``), masked by
-    ``infos["_final_obs"]``. ``infos`` holds every core info key as an array with
-    a leading batch dimension. Seeds: ``reset(seed=s)`` gives row k seed ``s + k``;
-    a list gives each row its own seed.
+    Auto-reset is same-step by default (``metadata["autoreset_mode"] = AutoresetMode.SAME_STEP``):
+    a row whose episode ends returns the first observation of its next episode, with the
+    last one in ``infos["final_obs"]`` (and its info in ``infos["final_info"]``), masked by
+    ``infos["_final_obs"]``. ``autoreset_mode=AutoresetMode.NEXT_STEP`` (or ``"NextStep"``)
+    returns the last observation instead and starts the next episode on the following
+    step (reward 0, action ignored, that row's ``_key`` info masks False): Gymnasium's
+    observation wrappers (``NormalizeObservation``) accept only this mode.
+
+    ``infos`` holds every core info key as an array with a leading batch dimension and,
+    as Gymnasium's vector envs do, a boolean mask ``infos["_" + key]`` of the rows it is
+    valid for. ``max_episode_steps`` truncates episodes earlier than the scenario's
+    length (as ``TimeLimit`` does for the single env). Seeds: ``reset(seed=s)`` gives
+    row k seed ``s + k``; a list gives each row its own seed.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP, "env_version": ENV_VERSION}
@@ -216,11 +223,25 @@ class RationingVectorEnv(VectorEnv):
         overrides: dict[str, Any] | None = None,
         render_mode: str | None = None,
         trace: str | Path | None = None,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
     ) -> None:
         if render_mode is not None:
-            raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
+            raise ValueError(f"render_mode = {render_mode!r}: the vector env does not render (use RationingEnv)")
+        modes = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)
+        if autoreset_mode not in modes + tuple(m.value for m in modes):
+            raise ValueError(f"autoreset_mode = {autoreset_mode!r}: one of {', '.join(m.value for m in modes)}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or int(max_episode_steps) < 1):
+            raise ValueError(f"max_episode_steps = {max_episode_steps!r}: must be a positive int or None")
         self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides, trace=trace)
         self.num_envs = num_envs
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
+        every = np.ones(num_envs, dtype=bool)
+        every.flags.writeable = False
+        self._masks = {f"_{k}": every for k in _ARRAY_KEYS + SCALAR_INFO_KEYS}  # every row, every step
+        self._pending = np.zeros(num_envs, dtype=bool)  # NEXT_STEP: rows that start a new episode next step
         self.single_action_space, self.single_observation_space = _spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -248,19 +269,35 @@ class RationingVectorEnv(VectorEnv):
                 raise ValueError(f"seed: a list of {self.num_envs} seeds or one int, got {len(seeds)}")
             obs = self.core.reset(seeds)
         self._started = True
+        self._pending = np.zeros(self.num_envs, dtype=bool)
         return obs.copy(), {}
 
     def step(self, actions):
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before step()")
-        obs, reward, terminated, truncated, info = self.core.step(np.asarray(actions, dtype=np.float32))
+        core, pending = self.core, self._pending
+        if pending.any():  # NEXT_STEP: these rows start again; the core steps every row, so reset them twice
+            core.reset(mask=pending)
+        obs, reward, terminated, truncated, info = core.step(np.asarray(actions, dtype=np.float32))
+        if self.max_episode_steps is not None:
+            truncated = truncated | (core.t >= self.max_episode_steps)
         # The core allocates every info array afresh each step and never writes to it again: no copies.
         infos: dict[str, Any] = dict(info)
+        infos.update(self._masks)
+        if pending.any():  # undo their step: the same episode again from its start, its first observation
+            core.episodes[pending] -= 1
+            core.reset(mask=pending)
+            valid = ~pending
+            reward, terminated, truncated = np.where(pending, 0.0, reward).astype(reward.dtype), \
+                terminated & valid, truncated & valid
+            infos.update(dict.fromkeys(self._masks, valid))
         done = terminated | truncated
-        if done.any():
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            self._pending = done
+        elif done.any():
             infos["final_obs"] = obs.copy()
             infos["_final_obs"] = done.copy()
-            infos["final_info"] = {k: v.copy() for k, v in infos.items() if not k.startswith(("final", "_final"))}
+            infos["final_info"] = {k: v.copy() for k, v in info.items()} | dict.fromkeys(self._masks, done.copy())
             infos["_final_info"] = done.copy()
-            self.core.reset(mask=done)
-        return self.core.obs.copy(), reward.copy(), terminated.copy(), truncated.copy(), infos
+            core.reset(mask=done)
+        return core.obs.copy(), reward.copy(), terminated.copy(), truncated.copy(), infos
