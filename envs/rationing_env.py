@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .core import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, RationingCore
+from .render import Dashboard
 from .scenario import Scenario
 
 ENV_ID = "Rationing-v0"
@@ -121,6 +122,8 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
     YAML file; ``overrides`` a nested mapping merged over it; ``trace`` a request
     trace (CSV, JSON lines or ServeGen rates) whose requests replace the synthetic
     fresh demand of the tiers it maps to (:mod:`envs.trace`).
+    ``render_mode="rgb_array"`` draws a dashboard of the episode so far, ``"ansi"`` a
+    text table of the last step (:mod:`envs.render`).
     ``gymnasium.make_vec("Rationing-v0", num_envs=N)`` gives the native numpy
     :class:`RationingVectorEnv` (same-step auto-reset).
 
@@ -129,7 +132,7 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": [], "env_version": ENV_VERSION}
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 30, "env_version": ENV_VERSION}
 
     def __init__(
         self,
@@ -139,11 +142,13 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         trace: str | Path | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode = {render_mode!r}: this environment has no render modes (use None)")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r}: one of {self.metadata['render_modes']} or None")
         self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides, trace=trace)
         self.action_space, self.observation_space = _spaces(self.core)
-        self.render_mode = None
+        self.render_mode = render_mode
+        # the episode so far, kept only when rendering (envs.render)
+        self._dashboard = Dashboard(self.core.params, f"{ENV_ID}  {self.core.scenario.name}") if render_mode else None
         self._started = False
 
     @property
@@ -169,6 +174,8 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             obs = self.core.reset()
         self._started = True
+        if self._dashboard is not None:
+            self._dashboard.reset()
         return obs[0].copy(), {}
 
     def step(self, action):
@@ -176,8 +183,18 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
             raise gym.error.ResetNeeded("call reset() before step()")
         act = np.asarray(action, dtype=np.float32).reshape(1, -1)
         obs, reward, terminated, truncated, info = self.core.step(act)
-        return (obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
-                row_info(info, 0))
+        info = row_info(info, 0)
+        if self._dashboard is not None:
+            self._dashboard.record(info)
+        return obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self):
+        """``rgb_array``: a dashboard of the episode so far, uint8 (540, 960, 3); ``ansi``: a text table
+        of the last step. See :mod:`envs.render`."""
+        if self._dashboard is None:
+            gym.logger.warn("render() without a render_mode: make the env with render_mode='rgb_array' or 'ansi'")
+            return None
+        return self._dashboard.ansi() if self.render_mode == "ansi" else self._dashboard.rgb_array()
 
 
 def row_info(info: dict[str, np.ndarray], k: int) -> dict[str, Any]:
