@@ -123,7 +123,7 @@ def test_ctrl_c_saves_before_exiting(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--scenario", "nope"], "unknown scenario 'nope': use one of"),
-        (["--n-envs", "100"], "batch_size = 8192 does not divide the rollout"),
+        (["--hp", "batch_size=1000"], "batch_size = 1000 does not divide the rollout"),
         (["--hyperparams", "/nonexistent.yaml"], "cannot read"),
         (["--resume", "/"], "is not a run folder"),
         (["--seed", "-1"], "--seed = -1: must be >= 0"),
