@@ -128,8 +128,9 @@ def is_temporary(path: Path) -> bool:
     return _TEMPORARY.match(Path(path).name) is not None
 
 
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete ``.<name>.tmp-PID`` files and folders left in ``folder`` by processes that no longer run."""
+def remove_stale_temporaries(folder: Path, prefix: str = ".") -> list[Path]:
+    """Delete ``.<name>.tmp-PID`` files and folders (names starting with ``prefix``) left in ``folder`` by
+    processes that no longer run."""
     import shutil
 
     removed = []
@@ -139,7 +140,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         m = _TEMPORARY.match(entry.name)
-        if m is None or _alive(int(m.group(2))):
+        if m is None or not entry.name.startswith(prefix) or _alive(int(m.group(2))):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
