@@ -27,9 +27,10 @@ from typing import Any
 
 from agents.common.cli import OneLineParser
 from agents.common.files import kill_point, write_json_atomic
+from agents.ppo import sb3
 from agents.ppo.checkpoint import CheckpointError, pointer_info
-from agents.ppo.config import ConfigError, PPOHyperparams, TrainArgs, train_row_seed
-from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions
+from agents.ppo.config import ConfigError, PPOHyperparams, TrainArgs
+from agents.ppo.parameterisation import ActionLayout
 from agents.ppo.run_folder import new_run, resume_run, scenario_specs
 from agents.ppo.run_policy import RUN_FILE
 from agents.ppo.run_steps import clean_up, finish, restore, save_to, truncate_history
@@ -77,32 +78,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
 
 # -------------------------------------------------------------------------- environment
 def make_env(run_dir: Path, run: dict[str, Any], hp: PPOHyperparams):
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
-
-    from envs.sb3_vec_env import RationingVecEnv
-
-    vec = RationingVecEnv(hp.n_envs, scenario=scenario_specs(run_dir, run), seed=train_row_seed(run["seed"]),
-                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None,
-                          stagger=hp.stagger)
-    if hp.action_parameterisation == "target":
-        vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
-    return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
-                        gamma=hp.gamma)
-
-
-def make_model(env, hp: PPOHyperparams, seed: int):
-    import torch.nn as nn
-    from stable_baselines3 import PPO
-
-    return PPO(
-        "MlpPolicy", env, n_steps=hp.n_steps, batch_size=hp.batch_size, n_epochs=hp.n_epochs,
-        learning_rate=(lambda progress: hp.learning_rate * progress) if hp.lr_schedule == "linear"
-        else hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_range,
-        ent_coef=hp.ent_coef, vf_coef=hp.vf_coef, max_grad_norm=hp.max_grad_norm,
-        policy_kwargs={"net_arch": list(hp.net_arch), "log_std_init": hp.log_std_init,
-                       "activation_fn": {"tanh": nn.Tanh, "relu": nn.ReLU}[hp.activation]},
-        seed=seed, device="cpu", verbose=0,
-    )
+    """Batched env over the run's scenarios, target-quota wrapper, VecMonitor, VecNormalize (agents/ppo/sb3.py)."""
+    return sb3.make_env(scenario_specs(run_dir, run), run, hp)
 
 
 def tensorboard_logger(run_dir: Path, start: int):
@@ -161,7 +138,7 @@ def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = Non
     torch.set_num_threads(args.threads if not args.resume or "threads" in (explicit or ()) else config["threads"])
     set_random_seed(run["seed"])
     env = make_env(run_dir, run, hp)
-    model = make_model(env, hp, run["seed"])
+    model = sb3.make_model(env, hp, run["seed"])
     clean_up(run_dir)
     restored = restore(run_dir, run, model)
     if restored is None:  # a new run, or one killed before its first checkpoint: start (again) from scratch
