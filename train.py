@@ -83,16 +83,16 @@ def make_env(run_dir: Path, run: dict[str, Any], hp: PPOHyperparams):
 
 
 def tensorboard_logger(run_dir: Path, start: int):
-    """SB3's logger writing TensorBoard events to ``tb/ppo``; after a resume, steps from ``start`` on replace
+    """SB3's logger writing TensorBoard events to ``tb/ppo``; after a resume, steps after ``start`` replace
     those the interrupted process logged (TensorBoard's purge step), so curves continue without duplicates."""
     from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
     from torch.utils.tensorboard import SummaryWriter
 
     folder = run_dir / "tb" / "ppo"
     fmt = TensorBoardOutputFormat(str(folder))
-    if start:
-        fmt.writer.close()
-        fmt.writer = SummaryWriter(log_dir=str(folder), purge_step=start)
+    # the logs of step ``start`` were written before its checkpoint; later ones are logged again now
+    fmt.writer.close()
+    fmt.writer = SummaryWriter(log_dir=str(folder), purge_step=start + 1)
     return Logger(folder=str(folder), output_formats=[fmt])
 
 
