@@ -80,9 +80,15 @@ def parse_hp(items: list[str] | None) -> dict[str, Any]:
             allowed = ", ".join(PPOHyperparams.model_fields)
             raise ConfigError(f"--hp {item!r}: must be KEY=VALUE with KEY one of {allowed}")
         try:
-            out[key] = yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ConfigError(f"--hp {item!r}: value {text!r} is not a YAML scalar or list") from None
+        if isinstance(value, str):  # YAML 1.1 reads 2e-4 as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[key] = value
     return out
 
 
