@@ -2,7 +2,11 @@
 
     python train.py                                   # default scenario mix, a few minutes on 2 cores
     python train.py --scenario outage --timesteps 2000000 --seed 3
-    python train.py --resume checkpoints/<run>        # continue an interrupted run
+    python train.py --resume checkpoints/<run>        # continue an interrupted run (same weights as uninterrupted)
+    python train.py --resume checkpoints/<run> --timesteps 8000000   # extend a run to 8M total steps
+    python train.py --hp learning_rate=1e-4 --n-envs 64               # any hyperparameter; the minibatch adapts
+
+Bad input: exit code 2, one line on stderr, nothing created or changed (README, "Errors").
 
 Read top to bottom: arguments -> run folder -> environment -> PPO -> callbacks
 (atomic checkpoints, evaluation on held-out seeds and scenarios, progress) ->
