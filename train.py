@@ -143,8 +143,8 @@ def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = Non
     set_random_seed(run["seed"])
     env = make_env(run_dir, run, hp)
     model = sb3.make_model(env, hp, run["seed"])
+    restored = restore(run_dir, run, model)  # refuses a bad checkpoint before anything changes
     clean_up(run_dir)
-    restored = restore(run_dir, run, model)
     if restored is None:  # a new run, or one killed before its first checkpoint: start (again) from scratch
         if hp.warm_start != "none":
             run["warm_start"] = warm_start(model, run_dir, run, hp)
@@ -189,9 +189,12 @@ def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = Non
 
 def final_evaluation(run_dir: Path, n_seeds: int, progress: bool = True, all_plots: bool = False) -> None:
     """The table against the tuned baselines; the headline plots only unless ``all_plots``."""
+    from agents.common.seeds import ALL_SCENARIOS
     from agents.evaluate.command import evaluate_and_report
+    from agents.ppo.run_policy import read_run
 
-    evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation",
+    scenarios = list(dict.fromkeys([*ALL_SCENARIOS, *scenario_specs(run_dir, read_run(run_dir))]))
+    evaluate_and_report([str(run_dir), "baselines"], scenarios=scenarios, n_seeds=n_seeds, out=run_dir / "evaluation",
                         progress=progress, plots="all" if all_plots else "headline", overwrite=True)
 
 

@@ -258,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip the parity check against the stable-baselines3 policy")
     args = parser.parse_args(argv)
+    from envs import ScenarioError
+    from envs.trace import TraceError
+
     try:
         meta = export_policy(args.source, args.out, args.checkpoint, force=args.force, check=args.check)
-    except (ExportError, CheckpointError, PolicyLoadError) as exc:
+    except (ExportError, CheckpointError, PolicyLoadError, ScenarioError, TraceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     check = meta["export"].get("parity_check")
