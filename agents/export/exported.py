@@ -26,23 +26,16 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "rationing-policy"
-FORMAT_VERSION = 1
-POLICY_JSON = "policy.json"
-ONNX_FILE = "policy.onnx"
-WEIGHTS_FILE = "weights.npz"
-ONNX_INPUT = "obs"
+FORMAT, FORMAT_VERSION = "rationing-policy", 1
+POLICY_JSON, ONNX_FILE, WEIGHTS_FILE, ONNX_INPUT = "policy.json", "policy.onnx", "weights.npz", "obs"
 ONNX_OUTPUTS = ("action", "quota_factor", "quota_multiplier")
 ACTIVATIONS = ("tanh", "relu")
 PARAMETERISATIONS = ("relative", "target")
 #: Normalisation runs in float64, as stable-baselines3's VecNormalize does, then casts to float32.
 FLOAT64_ENTRIES = ("obs_mean", "obs_std", "obs_clip")
 BACKENDS = ("auto", "numpy", "onnx")
-
-
-MAX_POLICY_JSON_BYTES = 64 << 20
-MAX_FILE_BYTES = 2 << 30
-_TEMPORARY = re.compile(r"^\..+\.(tmp|old)-[0-9]+$")
+MAX_POLICY_JSON_BYTES, MAX_FILE_BYTES = 64 << 20, 2 << 30
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-([0-9]+)$")
 
 
 class PolicyLoadError(ValueError):
@@ -76,18 +69,26 @@ def _field(meta: dict[str, Any], dotted: str, kind: type | tuple[type, ...], fol
 
 def _read_regular(folder: Path, name: str, limit: int) -> bytes:
     """Bytes of ``folder/name``: a regular file (no symlink or device) of at most ``limit`` bytes, checked first."""
-    path = folder / name
-    st = os.lstat(path)  # FileNotFoundError for the caller
+    st = os.lstat(path := folder / name)  # FileNotFoundError for the caller
     if not stat.S_ISREG(st.st_mode):
         raise _fail(folder, f"{name} is not a regular file (symbolic links and devices are refused)")
     if st.st_size > limit:
         raise _fail(folder, f"{name} is {st.st_size:,} bytes, more than the limit of {limit:,}")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise _fail(folder, f"{name} grew past {limit:,} bytes while being read")
     return data
+
+
+def _alive(pid: int) -> bool:  # an export writing this temporary folder now (its parity check loads it)
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
@@ -95,7 +96,8 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise _fail(folder, "not a folder")
-    if _TEMPORARY.match(folder.resolve().name) or _TEMPORARY.match(folder.name):
+    m = _TEMPORARY.match(folder.resolve().name)
+    if m is not None and not _alive(int(m.group(1))):
         raise _fail(folder, "is the temporary folder of an interrupted export (it never passed the parity check); "
                             "export again")
     try:
@@ -288,13 +290,11 @@ class ExportedPolicy:
     def check_env(self, env_id: str | None = None, env_version: int | None = None) -> None:
         """Refuse another environment id or version than the one the policy was trained on."""
         if env_id not in (None, self.env_id) or env_version not in (None, self.env_version):
-            raise _fail(self.path, f"made for {self.env_id} version {self.env_version}, used with {env_id} "
-                                   f"version {env_version}")
+            raise _fail(self.path, f"made for {self.env_id} version {self.env_version}, not {env_id} v{env_version}")
 
     def _obs(self, obs: Any) -> tuple[np.ndarray, bool]:
         x = np.asarray(obs, dtype=np.float32)
-        single = x.ndim == 1
-        x = x.reshape(1, -1) if single else x
+        x, single = (x.reshape(1, -1), True) if x.ndim == 1 else (x, False)
         if x.ndim != 2 or x.shape[1] != self.obs_size:
             raise ValueError(f"obs has shape {np.shape(obs)}; expected ({self.obs_size},) or (N, {self.obs_size})")
         return np.ascontiguousarray(x), single

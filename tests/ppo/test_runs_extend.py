@@ -72,7 +72,7 @@ def test_load_policy_refuses_temporaries_symlinks_and_devices(exported: Path, tm
     from agents import load_policy
     from agents.export.exported import PolicyLoadError
 
-    tmp = tmp_path / ".pol.tmp-12345"
+    tmp = tmp_path / ".pol.tmp-99999999"  # a PID that does not run
     shutil.copytree(exported, tmp)
     with pytest.raises(PolicyLoadError, match="interrupted export"):
         load_policy(tmp, backend="numpy")
