@@ -60,11 +60,14 @@ def main() -> int:
     wall = time.perf_counter() - t0
     reference = _result(work / "ref")
     print(f"uninterrupted: {wall:.1f} s")
-    same = 0
-    for k in range(a.kills):
-        out = work / f"k{k}"
+    same = k = tries = 0
+    while k < a.kills:
+        out = work / f"k{tries}"
+        tries += 1
         delay = rng.uniform(0.0, wall)
         code = _run(["--output", str(out), "--run-name", "r", *ARGS], delay)
+        if code == 0:  # finished before the kill: not a killed run, draw again
+            continue
         kills, attempts = int(code == -9), 0
         while code != 0 and attempts < 6:
             attempts += 1
@@ -75,7 +78,8 @@ def main() -> int:
             kills += int(code == -9)
         ok = code == 0 and _result(out / "r") == reference and (out / "r" / "evaluation" / "results.md").is_file()
         same += ok
-        print(f"kill {k + 1}: first at {delay:.1f} s, {kills} kill(s), exit {code}, "
+        k += 1
+        print(f"run {k}: first kill at {delay:.1f} s, {kills} kill(s), exit {code}, "
               f"{'same result' if ok else 'DIFFERENT'}")
     print(f"{same} of {a.kills} killed runs resumed to the uninterrupted run's weights and history")
     shutil.rmtree(work, ignore_errors=True)

@@ -170,7 +170,7 @@ def kill_point(name: str) -> None:
 
     Points: ``run_folder`` (before a new run folder is renamed into place), ``warm_start`` (between
     collecting and cloning), ``checkpoint_write`` (checkpoint files written, not yet renamed), ``ppo``
-    (end of a rollout), ``final_eval`` (evaluation done, outputs not yet written). Used by the resume tests.
+    (end of a rollout), ``final_eval`` (the final evaluation starts). Used by the resume tests.
     """
     spec = os.environ.get("RATIONING_KILL_AT")
     if not spec:

@@ -151,11 +151,11 @@ def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None,
                         overrides: dict[str, Any] | None = None, overwrite: bool = False) -> Evaluation:
     """Run, write every output into ``out``, print the Markdown tables; returns the evaluation."""
     check_out(out, overwrite)  # before any work: a refused --out changes nothing
+    kill_point("final_eval")
     if not Path(tuned_file).is_file():
         raise EvaluateError(f"--tuned-file {str(tuned_file)!r} does not exist (the shipped one is {TUNED_FILE})")
     ev = run_evaluation(policies, scenarios, n_seeds, progress=progress, tuned_file=tuned_file, reference=reference,
                         overrides=overrides)
-    kill_point("final_eval")
     write_outputs(ev, out, plots=plots, overwrite=overwrite)
     print(report_text(ev))
     print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv"

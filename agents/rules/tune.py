@@ -349,8 +349,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--passes = {a.passes}: must be >= 0")
     if a.days is not None and not (math.isfinite(a.days) and 0 < a.days <= 90):
         ap.error(f"--days = {a.days}: must be a number of days in (0, 90]")
-    if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():
-        ap.error(f"--out {a.out!r}: must be a file path in an existing folder")
     rules = a.rule or list(RULES)
     for r in rules:
         if r not in RULES:
@@ -367,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None)
         train_seeds(settings.seeds, 0)
         train_seeds(settings.check_seeds, CHECK_SEED_START)
+        if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():
+            raise TuneError(f"--out {a.out!r}: must be a file path in an existing folder")
         t0 = time.perf_counter()
         data = tune(rules, settings, a.out, jobs=a.jobs, progress=a.progress)
     except (ScenarioError, SeedError, RuleError, TuneError, PolicyError, TraceError, FileRefused) as exc:
