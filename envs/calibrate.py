@@ -337,8 +337,32 @@ def plot_fit(trace: Trace, fit: dict[str, Any], frag_path: Path, tier: str, path
     return path
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m envs.calibrate", description=__doc__.split("\n\n")[0])
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors in one line (as every command of the project), not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; bad input prints one line ``error: ...`` on stderr and returns 2, writing nothing."""
+    from .scenario import ScenarioError
+    from .trace import TraceError
+
+    try:
+        run(argv)
+    except (TraceError, ScenarioError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. traces of different kinds given together
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Fit, write the fragment (and plot); returns the fit. Raises TraceError / ValueError on bad input."""
+    ap = _OneLineParser(prog="python -m envs.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("trace", nargs="+", help="trace file(s) or ServeGen directories (merged)")
     ap.add_argument("--format", default="auto", choices=["auto", "csv", "jsonl", "servegen"])
     ap.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms"])
@@ -350,6 +374,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", required=True, help="fragment YAML to write")
     ap.add_argument("--plot", default=None, help="PNG of trace vs synthetic")
     args = ap.parse_args(argv)
+    if args.start_weekday is not None and not 0 <= args.start_weekday <= 6:
+        ap.error(f"--start-weekday = {args.start_weekday}: must be 0 (Monday) .. 6 (Sunday)")
+    for flag, value in (("--out", args.out), ("--plot", args.plot)):
+        if value is not None and (Path(value).is_dir() or not Path(value).parent.is_dir()):
+            ap.error(f"{flag} {value!r}: must be a file path in an existing folder")
     trace = merge_traces([load_trace(p, args.format, args.time_unit) for p in args.trace])
     fit = fit_trace(trace, start_weekday=args.start_weekday)
     out = Path(args.out)
@@ -368,4 +397,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -214,6 +214,10 @@ class RationingCore:
         actions = np.asarray(actions, dtype=F32)
         if actions.shape != (self.num_envs, p.n_tiers):
             actions = actions.reshape(self.num_envs, p.n_tiers)
+        if np.isnan(actions).any():  # refused before any state changes: a NaN would poison the row until reset
+            row, tier = (int(i) for i in np.argwhere(np.isnan(actions))[0])
+            raise ValueError(f"action is NaN at row {row}, tier {p.tier_names[tier]!r}: actions must be numbers "
+                             "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
         quota = apply_action(p, self.quota_multiplier, actions)
         collapsed = self.collapse.collapse_remaining_steps > 0
 

@@ -50,6 +50,8 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
     ``quota_step_factor ** a_i`` (default 2: one step can halve or double it),
     then clips it to ``[quota_min, quota_max]`` (default [0.05, 4]). Multiplier 1
     is the scenario's nominal ``quota_tokens_per_user_hour``. Zero keeps quotas.
+    Values outside [-1, 1] (and +-inf) are clipped; a NaN entry is refused with a
+    ``ValueError`` naming the row and tier, before any state changes (the env stays usable).
 
     | index | action                        | bounds  |
     |-------|-------------------------------|---------|

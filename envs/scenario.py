@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+MAX_SCENARIO_BYTES = 4 << 20
 
 
 class ScenarioError(ValueError):
@@ -132,7 +133,14 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ScenarioError(f"scenario {path.name!r}: 'base' chain loops through {[p.name for p in seen]}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        if not path.is_file():
+            raise ScenarioError(f"scenario {str(path)!r}: not a regular file")
+        if path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"scenario {str(path)!r}: {path.stat().st_size:,} bytes, more than the limit of "
+                                f"{MAX_SCENARIO_BYTES:,}")
+        raw = yaml.safe_load(path.read_bytes()[:MAX_SCENARIO_BYTES].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"scenario {str(path)!r}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

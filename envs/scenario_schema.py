@@ -9,17 +9,33 @@ are in :mod:`envs.scenario`, which re-exports every model.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NonNeg = Annotated[float, Field(ge=0.0)]
+# Every number is finite (``allow_inf_nan=False``) and of a representable size: with these bounds a
+# scenario that passes validation never produces a non-finite observation, reward or info value
+# (tests/envs/test_scenario_values.py steps random scenarios drawn up to the bounds).
+MAX_VALUE = 1e12
+MIN_POSITIVE = 1e-9
+NonNeg = Annotated[float, Field(ge=0.0, le=MAX_VALUE)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+Positive = Annotated[float, Field(ge=MIN_POSITIVE, le=MAX_VALUE)]
+Money = Annotated[float, Field(ge=0.0, le=1e6)]
+"""Prices, rents and costs in US dollars (per month, GPU hour or million tokens)."""
+Rate = Annotated[float, Field(ge=0.0, le=1e4)]
+"""Events or fractions per day, week or month."""
+Hours = Annotated[float, Field(ge=1e-6, le=1e6)]
+"""Durations, memories and decay times (hours or days)."""
+Big = Annotated[float, Field(ge=0.0, le=1e6)]
+
+
+def _range(lo: float, hi: float) -> Any:
+    return Annotated[float, Field(ge=lo, le=hi)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- time
@@ -48,9 +64,9 @@ class TimeConfig(_Strict):
 # ------------------------------------------------------------------------- capacity
 class ProviderConfig(_Strict):
     name: str
-    contracted_gpus: Positive
+    contracted_gpus: _range(0.01, 1e8)
     """GPUs contracted from this provider."""
-    rent_usd_per_gpu_hour: NonNeg
+    rent_usd_per_gpu_hour: Money
     """Rent per GPU-hour, paid on contracted GPUs that are not reclaimed."""
     reclaim_base_share: Share = 0.0
     """Share of the contract the provider always keeps for itself."""
@@ -64,11 +80,11 @@ class ProviderConfig(_Strict):
     """Reclaim peak on weekends relative to weekdays."""
     reclaim_noise: Share = 0.2
     """Relative step-to-step noise of the reclaimed share (uniform, +/-)."""
-    outage_rate_per_week: NonNeg = 0.0
+    outage_rate_per_week: Rate = 0.0
     """Expected random outages per week."""
-    outage_duration_h: tuple[NonNeg, NonNeg] = (2.0, 8.0)
+    outage_duration_h: tuple[Hours, Hours] = (2.0, 8.0)
     """Random outage duration, uniform between these hours."""
-    recovery_days: Positive = 2.0
+    recovery_days: Hours = 2.0
     """Time constant of the degraded recovery after an outage, in days."""
     degraded_share: Share = 0.3
     """Share of capacity still missing right after an outage ends; decays with recovery_days."""
@@ -89,10 +105,10 @@ class ProviderConfig(_Strict):
 class BurstConfig(_Strict):
     """On-demand capacity bought by a fixed rule (the policy does not buy capacity)."""
 
-    max_gpus: NonNeg = 0.0
-    step_gpus: NonNeg = 0.0
+    max_gpus: _range(0.0, 1e8) = 0.0
+    step_gpus: _range(0.0, 1e8) = 0.0
     """GPUs ordered (or released) per step when the rule fires."""
-    rent_usd_per_gpu_hour: NonNeg = 8.0
+    rent_usd_per_gpu_hour: Money = 8.0
     delay_h: Annotated[float, Field(ge=0.0, le=48.0)] = 2.0
     """Time between an order and the GPUs serving, in hours."""
     buy_above_utilisation: Annotated[float, Field(gt=0.0, le=2.0)] = 0.95
@@ -103,17 +119,17 @@ class OutageEvent(_Strict):
     """A scheduled outage of one provider."""
 
     provider: str
-    start_h: NonNeg
+    start_h: Big
     """Hours after the episode start."""
-    duration_h: Positive
-    recovery_days: Positive = 7.0
+    duration_h: Hours
+    recovery_days: Hours = 7.0
     degraded_share: Share = 0.3
 
 
 class CapacityConfig(_Strict):
-    tokens_per_gpu_s: Positive = 3000.0
+    tokens_per_gpu_s: _range(1e-3, 1e7) = 3000.0
     """Blended (input + output) tokens served per GPU per second."""
-    variable_cost_usd_per_mtok: NonNeg = 0.0
+    variable_cost_usd_per_mtok: Money = 0.0
     """Cost per million tokens served on top of rent (power, networking)."""
     providers: Annotated[list[ProviderConfig], Field(min_length=1)]
     burst: BurstConfig = BurstConfig()
@@ -132,7 +148,7 @@ class CapacityConfig(_Strict):
 
 # --------------------------------------------------------------------------- demand
 class ProfileConfig(_Strict):
-    hourly: Annotated[list[NonNeg], Field(min_length=24, max_length=24)]
+    hourly: Annotated[list[Big], Field(min_length=24, max_length=24)]
     """Relative weekday load per local hour 0..23 (any scale; normalised)."""
     weekend_factor: Annotated[float, Field(gt=0.0, le=2.0)] = 1.0
     """Weekend-day volume relative to a weekday."""
@@ -141,25 +157,25 @@ class ProfileConfig(_Strict):
 class TimezoneShare(_Strict):
     offset_h: Annotated[float, Field(ge=-12.0, le=14.0)]
     """Local time minus scenario clock, hours."""
-    share: Positive
+    share: _range(1e-6, 1e6)
 
 
 class DemandEvent(_Strict):
     """A scheduled demand burst (a launch, a viral moment)."""
 
     tiers: Annotated[list[str], Field(min_length=1)]
-    start_h: NonNeg
+    start_h: Big
     multiplier: Annotated[float, Field(ge=1.0, le=100.0)]
     """Peak demand multiplier at start (decays back to 1)."""
-    decay_h: Positive
+    decay_h: Hours
     """Time constant of the decay, hours."""
 
 
 class AgenticConfig(_Strict):
-    multiplier_min: Annotated[float, Field(ge=1.0)] = 10.0
-    multiplier_max: Annotated[float, Field(ge=1.0)] = 100.0
+    multiplier_min: _range(1.0, 1e4) = 10.0
+    multiplier_max: _range(1.0, 1e4) = 100.0
     """Agentic interactions carry this many times the tokens of a chat request."""
-    tail_alpha: Positive = 1.2
+    tail_alpha: _range(0.05, 100.0) = 1.2
     """Pareto tail index of the multiplier (truncated to [min, max])."""
     share_growth_per_day: Annotated[float, Field(ge=0.0, le=0.2)] = 0.0
     """Absolute growth of every tier's agentic share per day (capped at 0.95)."""
@@ -189,19 +205,19 @@ class TraceConfig(_Strict):
     """Tenant id -> tier name."""
     default_tier: str | None = None
     """Tier of tenants not in tenant_tiers."""
-    shares: dict[str, NonNeg] = {}
+    shares: dict[str, Big] = {}
     """Split every request across tiers by these shares (normalised)."""
-    tokens_per_request: Positive | None = None
+    tokens_per_request: _range(1e-3, 1e7) | None = None
     """Tokens per request for traces without token counts (default: demand.chat_tokens_per_request)."""
     time_scale: Annotated[float, Field(gt=0.0, le=1e4)] = 1.0
     """Trace second x plays at episode second x * time_scale."""
-    period_h: Positive | None = None
+    period_h: Hours | None = None
     """Tiling period in episode hours (default: the trace's length)."""
-    start_offset_h: NonNeg = 0.0
+    start_offset_h: Big = 0.0
     """Start this many episode hours into the trace."""
     randomize_offset: bool = False
     """Start each episode at a random step of the trace."""
-    scale: Positive = 1.0
+    scale: _range(1e-9, 1e9) = 1.0
     """Multiplier on the trace's tokens."""
     volume: Literal["trace", "scenario"] = "trace"
     """trace: the trace's own tokens; scenario: rescale each trace tier to the scenario's mean demand."""
@@ -219,7 +235,7 @@ class TraceConfig(_Strict):
 class DemandConfig(_Strict):
     profiles: dict[str, ProfileConfig]
     timezones: Annotated[list[TimezoneShare], Field(min_length=1)]
-    chat_tokens_per_request: Positive = 1130.0
+    chat_tokens_per_request: _range(1e-3, 1e7) = 1130.0
     agentic: AgenticConfig = AgenticConfig()
     usage_tail_alpha: Annotated[float, Field(gt=1.05, le=20.0)] = 1.5
     """Lomax tail index of per-user usage within a tier (Gini = a / (2a - 1))."""
@@ -237,42 +253,42 @@ class DemandConfig(_Strict):
 class ChurnConfig(_Strict):
     base_per_month: Share = 0.03
     """Churn per month under perfect service."""
-    throttle_sensitivity_per_month: NonNeg = 0.5
+    throttle_sensitivity_per_month: Rate = 0.5
     """Extra churn per month at a sustained 100% throttled-user share."""
     throttle_exponent: Annotated[float, Field(ge=1.0, le=4.0)] = 1.0
     """>1: small, occasional limits barely matter; repeated hard limits do."""
-    latency_sensitivity_per_month: NonNeg = 0.1
+    latency_sensitivity_per_month: Rate = 0.1
     """Extra churn per month per unit of sustained latency over target (latency/target - 1)."""
-    memory_h: Positive = 24.0
+    memory_h: Hours = 24.0
     """Users remember throttling and latency with this time constant."""
-    acquisition_per_month: NonNeg = 0.05
+    acquisition_per_month: Rate = 0.05
     """New users per month, as a share of current users, under good service."""
 
 
 class TierConfig(_Strict):
     name: str
-    users: Positive
+    users: _range(1.0, 1e12)
     """Users (seats, organisations for API) at the episode start."""
-    price_usd_per_month: NonNeg = 0.0
-    api_price_usd_per_mtok: NonNeg = 0.0
+    price_usd_per_month: Money = 0.0
+    api_price_usd_per_mtok: Money = 0.0
     """Pay-per-token price, blended input/output, per million tokens served."""
-    requests_per_user_day: Positive
+    requests_per_user_day: _range(1e-6, 1e6)
     profile: str
     """Name of a demand profile in demand.profiles."""
     agentic_share: Annotated[float, Field(ge=0.0, le=0.95)] = 0.0
     """Share of requests that are agentic."""
-    burst_rate_per_day: NonNeg = 0.0
+    burst_rate_per_day: Rate = 0.0
     burst_multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
-    burst_decay_h: Positive = 2.0
-    quota_tokens_per_user_hour: Positive
+    burst_decay_h: Hours = 2.0
+    quota_tokens_per_user_hour: _range(1e-6, 1e10)
     """Nominal quota (multiplier 1) per user per hour."""
-    priority_weight: Positive = 1.0
+    priority_weight: _range(1e-6, 1e6) = 1.0
     """Weight in the weighted fair sharing of capacity."""
-    latency_target_s: Positive
+    latency_target_s: _range(1e-3, 1e6)
     """Mean-latency target (attainment assumes exponential latency within a step)."""
-    late_penalty_usd_per_mtok: NonNeg = 0.0
+    late_penalty_usd_per_mtok: Money = 0.0
     """Reward penalty per million tokens served later than the target."""
-    lifetime_value_usd: NonNeg = 0.0
+    lifetime_value_usd: Money = 0.0
     """Value lost per churned user (reward's churn term)."""
     retry_share: Share = 0.5
     """Share of throttled demand that retries later; the rest is lost."""
@@ -280,18 +296,18 @@ class TierConfig(_Strict):
 
 
 class ServingConfig(_Strict):
-    base_latency_s: Positive = 1.0
+    base_latency_s: _range(1e-3, 1e6) = 1.0
     """Mean latency of an unloaded service."""
     max_contention_utilisation: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
     """Utilisation cap in the M/M/1 contention factor 1/(1-u)."""
-    max_latency_s: Positive = 3600.0
+    max_latency_s: _range(1e-3, 1e7) = 3600.0
     queue_timeout_per_step: Share = 0.3
     """Share of the queue left after serving that times out each step."""
     collapse_pressure: Annotated[float, Field(gt=1.0, le=10.0)] = 1.6
     """Backlog/capacity ratio above which the service is overloaded."""
-    collapse_after_h: Positive = 1.0
+    collapse_after_h: Hours = 1.0
     """Sustained overload this long collapses the service."""
-    collapse_duration_h: Positive = 2.0
+    collapse_duration_h: Hours = 2.0
     collapse_capacity_share: Share = 0.25
     """Share of capacity left while collapsed."""
 
@@ -304,20 +320,20 @@ class ActionConfig(_Strict):
 
 
 class RewardConfig(_Strict):
-    margin_weight: NonNeg = 1.0
-    latency_weight: NonNeg = 1.0
-    churn_weight: NonNeg = 1.0
-    scale_usd: Positive = 10000.0
+    margin_weight: _range(0.0, 1e6) = 1.0
+    latency_weight: _range(0.0, 1e6) = 1.0
+    churn_weight: _range(0.0, 1e6) = 1.0
+    scale_usd: _range(1e-3, 1e15) = 10000.0
     """Reward = (weighted dollars) / scale_usd."""
 
 
 class RandomizationConfig(_Strict):
     """Per-episode multipliers drawn uniformly in [low, high] (domain randomisation)."""
 
-    demand_scale: tuple[Positive, Positive] = (1.0, 1.0)
-    capacity_scale: tuple[Positive, Positive] = (1.0, 1.0)
-    reclaim_scale: tuple[NonNeg, NonNeg] = (1.0, 1.0)
-    agentic_scale: tuple[NonNeg, NonNeg] = (1.0, 1.0)
+    demand_scale: tuple[_range(1e-3, 1e3), _range(1e-3, 1e3)] = (1.0, 1.0)
+    capacity_scale: tuple[_range(1e-3, 1e3), _range(1e-3, 1e3)] = (1.0, 1.0)
+    reclaim_scale: tuple[_range(0.0, 1e3), _range(0.0, 1e3)] = (1.0, 1.0)
+    agentic_scale: tuple[_range(0.0, 1e3), _range(0.0, 1e3)] = (1.0, 1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> RandomizationConfig:

@@ -24,7 +24,11 @@ Output folder ``--out``:
 
 * ``results.md``: the Markdown tables (also printed): headline metrics, then one
   table per per-tier metric; mean and 95% confidence interval (Student t) over seeds.
-* ``results.json``: a list of records, one per policy, scenario and seed::
+* ``results.json``: ``{"evaluated": {...}, "records": [...]}``. ``evaluated`` says what was
+  evaluated: ``date``, ``commit`` (of this code), ``env_id``, ``env_version``, ``seeds``
+  (``{"first", "count", "range": [first, end)}``), ``scenarios`` and ``policies`` (label, spec,
+  kind, tuned, and for trained policies ``checkpoint_step``, ``path`` and the ``training_commit``).
+  ``records`` holds one record per policy, scenario and seed::
 
       {"policy": "aimd", "spec": "aimd", "kind": "baseline", "scenario": "outage", "seed": 1000000,
        "steps": 672, "hours": 168.0,
@@ -45,9 +49,17 @@ Output folder ``--out``:
 * ``summary.json`` / ``summary.csv``: per policy and scenario, mean and ``ci95``
   (half-width) of every metric, the ratio to the best tuned baseline; the best
   tuned baseline per scenario and overall.
-* PNG plots: ``timeseries_<scenario>_<policy>.png`` (a week of the first seed:
+* ``results.md`` starts with one bottom line per scenario and trained policy: "beats
+  fair-share by +x ± y over N seeds" when the paired 95% CI of the return difference
+  lies above 0, else "does not beat ...".
+* PNG plots (``--plots all``, the default; ``headline`` writes only the first two below;
+  ``none``): ``timeseries_<scenario>_<policy>.png`` (a week of the first seed:
   capacity and demand, quota multiplier per tier, latency per tier against its
   target), ``headline.png`` (bars with 95% CI), ``margin_vs_attainment.png``.
+
+``--out`` must be a new or empty folder; ``--overwrite`` replaces an earlier evaluation in it
+(its results, summaries and plots are deleted first, so no stale file remains).
+Bad input prints ``error: ...`` (one line) on stderr, exits with status 2 and writes nothing.
 """
 
 from __future__ import annotations
@@ -55,41 +67,78 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from agents.common.cli import OneLineParser
+from agents.common.files import kill_point
 from agents.common.policy import PolicyError
 from agents.common.seeds import ALL_SCENARIOS, EVAL_SEED_BASE, SeedError
-from agents.evaluate.results import EvaluateError, Evaluation, records
+from agents.evaluate.results import EvaluateError, Evaluation, bottom_lines, provenance, records
 from agents.evaluate.runner import run_evaluation
 from agents.evaluate.tables import _csv_rows, markdown
 from agents.rules import TUNED_FILE, RuleError
 
+OUTPUT_PATTERNS = ("results.md", "results.json", "summary.json", "summary.csv", "*.png")
+PLOT_MODES = ("all", "headline", "none")
 
-def write_outputs(ev: Evaluation, out: str | Path, plots: bool = True) -> Path:
+
+def check_out(out: str | Path, overwrite: bool = False) -> Path:
+    """Refuse an ``--out`` that is a file, or a used folder without ``overwrite``; changes nothing."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EvaluateError(f"--out {str(out)!r} is a file, not a folder")
+    if out.is_dir():
+        used = sorted(p.name for p in out.iterdir())
+        if used and not overwrite:
+            raise EvaluateError(f"--out {str(out)!r} already holds {len(used)} file(s) ({', '.join(used[:3])}"
+                                f"{', ...' if len(used) > 3 else ''}): use --overwrite to replace an earlier "
+                                "evaluation, or another --out")
+        ours = {p for pattern in OUTPUT_PATTERNS for p in out.glob(pattern)}
+        foreign = [p.name for p in out.iterdir() if p not in ours]
+        if used and foreign:
+            raise EvaluateError(f"--out {str(out)!r} holds files that are not an evaluation's ({foreign[0]!r}); "
+                                "not overwriting it")
+    return out
+
+
+def write_outputs(ev: Evaluation, out: str | Path, plots: bool | str = True, overwrite: bool = False) -> Path:
+    out = check_out(out, overwrite)
+    mode = "all" if plots is True else "none" if plots is False else plots
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(records(ev), indent=1) + "\n")
+    for pattern in OUTPUT_PATTERNS:  # stale outputs of an earlier evaluation
+        for old in out.glob(pattern):
+            old.unlink()
+    (out / "results.json").write_text(json.dumps({"evaluated": provenance(ev), "records": records(ev)},
+                                                 indent=1) + "\n")
     summary = {"scenarios": ev.scenarios, "policies": ev.labels, "n_seeds": ev.n_seeds,
-               "seeds": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds], "best_baseline": ev.best, "rows": ev.summary}
+               "seeds": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds], "best_baseline": ev.best,
+               "bottom_lines": bottom_lines(ev), "rows": ev.summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     fields, rows = _csv_rows(ev)
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
-    (out / "results.md").write_text(markdown(ev))
-    if plots:
+    (out / "results.md").write_text(report_text(ev))
+    if mode != "none":
         from agents.evaluate import plots as pl
 
-        for c in ev.cells:
-            pl.timeseries(c, out / f"timeseries_{_slug(c.scenario)}_{_slug(c.label)}.png")
         pl.headline_bars(ev, out / "headline.png")
         pl.margin_vs_attainment(ev, out / "margin_vs_attainment.png")
+        if mode == "all":
+            for c in ev.cells:
+                pl.timeseries(c, out / f"timeseries_{_slug(c.scenario)}_{_slug(c.label)}.png")
     return out
+
+
+def report_text(ev: Evaluation) -> str:
+    lines = bottom_lines(ev)
+    head = "".join(f"**{line}**\n\n" for line in lines)
+    return head + markdown(ev)
 
 
 def _slug(text: str) -> str:
@@ -97,15 +146,20 @@ def _slug(text: str) -> str:
 
 
 def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None, n_seeds: int = 5,
-                        out: str | Path = "runs/eval", progress: bool = True, plots: bool = True,
+                        out: str | Path = "runs/eval", progress: bool = True, plots: bool | str = True,
                         tuned_file: str | Path = TUNED_FILE, reference: bool = True,
-                        overrides: dict[str, Any] | None = None) -> Evaluation:
+                        overrides: dict[str, Any] | None = None, overwrite: bool = False) -> Evaluation:
     """Run, write every output into ``out``, print the Markdown tables; returns the evaluation."""
+    check_out(out, overwrite)  # before any work: a refused --out changes nothing
+    kill_point("final_eval")
+    if not Path(tuned_file).is_file():
+        raise EvaluateError(f"--tuned-file {str(tuned_file)!r} does not exist (the shipped one is {TUNED_FILE})")
     ev = run_evaluation(policies, scenarios, n_seeds, progress=progress, tuned_file=tuned_file, reference=reference,
                         overrides=overrides)
-    write_outputs(ev, out, plots=plots)
-    print(markdown(ev))
-    print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv" + (", PNG plots" if plots else ""))
+    write_outputs(ev, out, plots=plots, overwrite=overwrite)
+    print(report_text(ev))
+    print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv"
+          + ("" if plots in (False, "none") else ", PNG plots"))
     return ev
 
 
@@ -124,17 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                     help="add the best tuned baseline when no tuned baseline is among the policies")
     ap.add_argument("--days", type=float, default=None,
-                    help="episode length override in days, for quick looks (default: the scenario's)")
-    ap.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True)
+                    help="episode length override in days (0 < days <= 90), for quick looks (default: the scenario's)")
+    ap.add_argument("--plots", nargs="?", const="all", default="all", choices=PLOT_MODES,
+                    help="which PNG plots: all (default), headline (the two summary plots), none")
+    ap.add_argument("--no-plots", dest="plots", action="store_const", const="none", help="same as --plots none")
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args(argv)
+    if a.days is not None and not (math.isfinite(a.days) and 0 < a.days <= 90):
+        ap.error(f"--days = {a.days}: must be a number of days in (0, 90]")
+    from agents.common.files import FileRefused
     from envs import ScenarioError
+    from envs.trace import TraceError
 
     try:
         evaluate_and_report(a.policy or ["baselines"], a.scenario, a.seeds, a.out, progress=a.progress,
                             plots=a.plots, tuned_file=a.tuned_file, reference=a.reference,
-                            overrides={"time": {"episode_days": a.days}} if a.days else None)
-    except (PolicyError, ScenarioError, SeedError, RuleError, EvaluateError) as exc:
+                            overrides={"time": {"episode_days": a.days}} if a.days is not None else None,
+                            overwrite=a.overwrite)
+    except (PolicyError, ScenarioError, SeedError, RuleError, EvaluateError, TraceError, FileRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -111,3 +111,64 @@ def summarize(ev: Evaluation) -> None:
     ev.summary, ev.best = rows, best
 
 
+
+
+# ------------------------------------------------------------------------- what was evaluated
+def _policy_record(c: Cell) -> dict[str, Any]:
+    from agents.evaluate.resolve import _CACHE
+
+    out: dict[str, Any] = {"label": c.label, "spec": c.spec.spec, "kind": c.spec.kind, "tuned": c.spec.tuned}
+    if c.spec.path is not None:
+        out["path"] = str(c.spec.path.resolve())
+        policy = _CACHE.get(str(c.spec.path.resolve()))
+        manifest = getattr(getattr(policy, "checkpoint", None), "manifest", None)
+        meta = getattr(policy, "meta", None)
+        if isinstance(manifest, dict):
+            out.update(checkpoint=getattr(policy.checkpoint.path, "name", None),
+                       checkpoint_step=manifest.get("timesteps"), training_commit=manifest.get("git_commit"))
+        elif isinstance(meta, dict):
+            training = meta.get("training") or {}
+            out.update(checkpoint=training.get("checkpoint"), checkpoint_step=training.get("timesteps"),
+                       training_commit=training.get("git_commit"))
+    return out
+
+
+def provenance(ev: Evaluation) -> dict[str, Any]:
+    """What was evaluated: date, code commit, environment version, seeds, scenarios, policies."""
+    import datetime as dt
+
+    import envs
+    from agents.common.provenance import git_commit
+    from agents.common.seeds import EVAL_SEED_BASE
+
+    policies = {}
+    for c in ev.cells:
+        policies.setdefault(c.label, _policy_record(c))
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "env_id": envs.ENV_ID,
+        "env_version": envs.ENV_VERSION,
+        "seeds": {"first": EVAL_SEED_BASE, "count": ev.n_seeds, "range": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds]},
+        "scenarios": ev.scenarios,
+        "policies": list(policies.values()),
+    }
+
+
+def bottom_lines(ev: Evaluation) -> list[str]:
+    """One line per scenario and non-baseline policy: does it beat the best tuned baseline, paired over seeds?"""
+    lines = []
+    for sc in ev.scenarios:
+        for r in ev.summary:
+            if r["scenario"] != sc or r["kind"] == "baseline" or r.get("best_baseline") is None:
+                continue
+            gap, ci, n = r["return_gap_to_best_baseline"], r["return_gap_ci95"], r["n_seeds"]
+            if gap is None:
+                continue
+            ci = ci if ci is not None else float("nan")
+            beats = ci == ci and gap - ci > 0
+            lines.append(f"{sc}: {r['policy']} {'beats' if beats else 'does not beat'} {r['best_baseline']} by "
+                         f"{gap:+.1f} ± {ci:.1f} over {n} seeds" if beats else
+                         f"{sc}: {r['policy']} does not beat {r['best_baseline']} ({gap:+.1f} ± {ci:.1f} over "
+                         f"{n} seeds)")
+    return lines

@@ -5,40 +5,38 @@
     action, _ = policy.predict(obs)       # in [-1, 1], what the SB3 model's deterministic action is
     multipliers = policy.act(obs)         # the quota multipliers the environment would set next
 
-The folder (``policy.json``, ``policy.onnx``, ``weights.npz``) and the mapping from
-network output to quota are documented in ``docs/exported-policy.md``. This module
-imports only the standard library and numpy (onnxruntime lazily, for ``backend="onnx"``);
-it never unpickles anything and does not depend on the rest of this repository, so it
-can be copied into another code base as one file. Every file is read once into memory,
-its size and sha256 are checked against ``policy.json``, and only then parsed from
-those same bytes. Any problem raises :class:`PolicyLoadError` with a one-line message
-naming the file; an observation that cannot be acted on (wrong shape, NaN or inf) raises
-:class:`ObservationError`. Both are :class:`ValueError` subclasses.
+The folder format is documented in ``docs/exported-policy.md``. Only the standard library and
+numpy are imported (onnxruntime lazily); nothing is unpickled and nothing else of this repository
+is needed, so the file can be copied alone. Every file must be a regular file (no symlink) whose
+size is checked before it is read once; its sha256 is checked against ``policy.json`` before it
+is parsed. Any problem raises :class:`PolicyLoadError`, one line naming the file; an observation
+that cannot be acted on (wrong shape, NaN or inf) raises :class:`ObservationError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import math
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FORMAT = "rationing-policy"
-FORMAT_VERSION = 1
-POLICY_JSON = "policy.json"
-ONNX_FILE = "policy.onnx"
-WEIGHTS_FILE = "weights.npz"
-ONNX_INPUT = "obs"
+FORMAT, FORMAT_VERSION = "rationing-policy", 1
+POLICY_JSON, ONNX_FILE, WEIGHTS_FILE, ONNX_INPUT = "policy.json", "policy.onnx", "weights.npz", "obs"
 ONNX_OUTPUTS = ("action", "quota_factor", "quota_multiplier")
-ACTIVATIONS = ("tanh", "relu")
-PARAMETERISATIONS = ("relative", "target")
+ACTIVATIONS, PARAMETERISATIONS = ("tanh", "relu"), ("relative", "target")
 #: Normalisation runs in float64, as stable-baselines3's VecNormalize does, then casts to float32.
 FLOAT64_ENTRIES = ("obs_mean", "obs_std", "obs_clip")
 BACKENDS = ("auto", "numpy", "onnx")
+MAX_POLICY_JSON_BYTES, MAX_FILE_BYTES = 64 << 20, 2 << 30
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-([0-9]+)$")
 
 
 class PolicyLoadError(ValueError):
@@ -54,7 +52,6 @@ def is_exported(path: str | Path) -> bool:
     return (Path(path) / POLICY_JSON).is_file()
 
 
-# ------------------------------------------------------------------------ reading
 def _fail(folder: Path, what: str) -> PolicyLoadError:
     return PolicyLoadError(f"exported policy {str(folder)!r}: {what}")
 
@@ -73,13 +70,41 @@ def _field(meta: dict[str, Any], dotted: str, kind: type | tuple[type, ...], fol
     return value
 
 
+def _read_regular(folder: Path, name: str, limit: int) -> bytes:
+    """Bytes of ``folder/name``: a regular file (no symlink or device) of at most ``limit`` bytes, checked first."""
+    st = os.lstat(path := folder / name)  # FileNotFoundError for the caller
+    if not stat.S_ISREG(st.st_mode):
+        raise _fail(folder, f"{name} is not a regular file (symbolic links and devices are refused)")
+    if st.st_size > limit:
+        raise _fail(folder, f"{name} is {st.st_size:,} bytes, more than the limit of {limit:,}")
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _fail(folder, f"{name} grew past {limit:,} bytes while being read")
+    return data
+
+
+def _alive(pid: int) -> bool:  # an export writing this temporary folder now (its parity check loads it)
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # someone else's process: alive
+        pass
+    return True
+
+
 def read_meta(folder: str | Path) -> dict[str, Any]:
     """Parse and check ``policy.json`` (format, version, file list); reads no other file."""
     folder = Path(folder)
     if not folder.is_dir():
         raise _fail(folder, "not a folder")
+    m = _TEMPORARY.match(folder.resolve().name)
+    if m is not None and not _alive(int(m.group(1))):
+        raise _fail(folder, "is the temporary folder of an interrupted export (it never passed the parity check); "
+                            "export again")
     try:
-        meta = json.loads((folder / POLICY_JSON).read_bytes())
+        meta = json.loads(_read_regular(folder, POLICY_JSON, MAX_POLICY_JSON_BYTES))
     except FileNotFoundError:
         run = any((folder / f).is_file() for f in ("run.json", "manifest.json", "latest.json"))
         what = f"a run or checkpoint, not an export: run `python -m agents.export {folder} --out DIR`, use DIR"
@@ -105,8 +130,10 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
 def _read_verified(folder: Path, meta: dict[str, Any], name: str) -> bytes:
     """The bytes of ``name`` after checking size and sha256 against ``policy.json``."""
     entry = meta["files"][name]
+    if not 0 <= entry["bytes"] <= MAX_FILE_BYTES:
+        raise _fail(folder, f"{POLICY_JSON} gives {name} a size of {entry['bytes']} bytes (limit {MAX_FILE_BYTES:,})")
     try:
-        data = (folder / name).read_bytes()
+        data = _read_regular(folder, name, entry["bytes"])
     except FileNotFoundError:
         raise _fail(folder, f"{name} is missing") from None
     except OSError as exc:
@@ -158,15 +185,12 @@ def _norm_arrays(meta: dict[str, Any], folder: Path, obs_size: int) -> tuple[np.
     return mean, np.sqrt(var + eps), np.float64(clip)
 
 
-# ------------------------------------------------------------------------- policy
 class ExportedPolicy:
     """A deterministic exported actor behind the shared ``predict`` interface.
 
-    ``predict(obs)`` takes raw environment observations of shape ``(obs_size,)``
-    or ``(N, obs_size)`` (float32, laid out as :attr:`obs_names`) and returns
-    ``(action, state)`` with ``action`` in [-1, 1] of shape ``(T,)`` or ``(N, T)``
-    (tiers in :attr:`tier_names` order). ``act(obs)`` returns the quota
-    multipliers the environment would set after that action.
+    ``predict(obs)`` takes raw observations ``(obs_size,)`` or ``(N, obs_size)`` (float32, laid out as
+    :attr:`obs_names`) and returns ``(action, state)``, ``action`` in [-1, 1] of shape ``(T,)`` or ``(N, T)``
+    (tiers in :attr:`tier_names` order); ``act(obs)``: the quota multipliers the environment sets next.
     """
 
     def __init__(self, folder: Path, meta: dict[str, Any], weights: dict[str, np.ndarray], session: Any = None,
@@ -250,7 +274,6 @@ class ExportedPolicy:
         self._mean, self._std, self._clip = w["obs_mean"], w["obs_std"], w["obs_clip"]
         self._log_min, self._log_max = w["quota_log_min"], w["quota_log_max"]
 
-    # ------------------------------------------------------------ checks
     def check_layout(self, obs_names: list[str] | tuple[str, ...] | None) -> None:
         """Refuse an environment whose observation names differ from the policy's (index by index; None: no check)."""
         if obs_names is None or list(obs_names) == self.obs_names:
@@ -258,24 +281,19 @@ class ExportedPolicy:
         obs_names = list(obs_names)
         i = next((k for k, (a, b) in enumerate(zip(self.obs_names, obs_names)) if a != b),
                  min(len(self.obs_names), len(obs_names)))
-        mine = repr(self.obs_names[i]) if i < len(self.obs_names) else "nothing"
-        theirs = repr(obs_names[i]) if i < len(obs_names) else "nothing"
+        mine, theirs = (repr(n[i]) if i < len(n) else "nothing" for n in (self.obs_names, obs_names))
         raise _fail(self.path, f"observation layout differs from the environment's at index {i}: the policy "
                                f"expects {mine}, the environment has {theirs} ({len(self.obs_names)} vs "
                                f"{len(obs_names)} entries)")
 
     def check_env(self, env_id: str | None = None, env_version: int | None = None) -> None:
         """Refuse another environment id or version than the one the policy was trained on."""
-        if (env_id is not None and env_id != self.env_id) or (env_version is not None
-                                                               and env_version != self.env_version):
-            raise _fail(self.path, f"made for {self.env_id} version {self.env_version}, used with {env_id} "
-                                   f"version {env_version}")
+        if env_id not in (None, self.env_id) or env_version not in (None, self.env_version):
+            raise _fail(self.path, f"made for {self.env_id} version {self.env_version}, not {env_id} v{env_version}")
 
-    # ------------------------------------------------------------ inference
     def _obs(self, obs: Any) -> tuple[np.ndarray, bool]:
         x = np.asarray(obs, dtype=np.float32)
-        single = x.ndim == 1
-        x = x.reshape(1, -1) if single else x
+        x, single = (x.reshape(1, -1), True) if x.ndim == 1 else (x, False)
         if x.ndim != 2 or x.shape[1] != self.obs_size:
             raise ObservationError(f"obs has shape {np.shape(obs)}; expected ({self.obs_size},) or "
                                    f"(N, {self.obs_size})")
@@ -311,8 +329,7 @@ class ExportedPolicy:
         if not deterministic:
             raise ValueError("an exported policy holds the deterministic actor only: use deterministic=True")
         x, single = self._obs(obs)
-        a = self._actions(x)
-        return (a[0] if single else a), state
+        return (self._actions(x)[0] if single else self._actions(x)), state
 
     def quota_factor(self, action: Any) -> np.ndarray:
         """``quota_step_factor ** action``: the factor the environment multiplies each quota by (before clipping)."""
@@ -323,11 +340,7 @@ class ExportedPolicy:
         return np.clip(self.quota_factor(action) * np.asarray(current, np.float32), self._qmin, self._qmax)
 
     def act(self, obs: Any, current: Any = None) -> np.ndarray:
-        """The quota multipliers (one per tier) the environment would set after this observation.
-
-        ``current`` gives the present multipliers; by default they are read from the
-        observation (``exp(obs[quota/<tier>])``). Shape ``(T,)`` or ``(N, T)``.
-        """
+        """The quota multipliers the environment sets next, ``(T,)``/``(N, T)``; ``current``: exp(obs[quota/*])."""
         x, single = self._obs(obs)
         if current is None and self._session is not None:
             m = self._session.run(["quota_multiplier"], {ONNX_INPUT: x})[0]
@@ -338,8 +351,7 @@ class ExportedPolicy:
         return m[0] if single else m
 
     def __repr__(self) -> str:
-        return (f"ExportedPolicy({str(self.path)!r}, backend={self.backend!r}, {self.obs_size} obs -> "
-                f"{self.n_tiers} tiers, {self.env_id} v{self.env_version})")
+        return f"ExportedPolicy({str(self.path)!r}, backend={self.backend!r}, {self.env_id} v{self.env_version})"
 
 
 def _onnx_session(folder: Path, data: bytes, threads: int):
@@ -364,21 +376,13 @@ def _onnx_session(folder: Path, data: bytes, threads: int):
 def load_policy(path: str | Path, backend: str = "auto", obs_names: list[str] | None = None, *,
                 env_id: str | None = None, env_version: int | None = None, onnx_threads: int = 1,
                 name: str | None = None) -> ExportedPolicy:
-    """Load and verify an exported policy folder.
+    """Load and verify an exported policy folder (written by ``python -m agents.export``).
 
-    Args:
-        path: the folder written by ``python -m agents.export``.
-        backend: ``"numpy"`` (numpy only), ``"onnx"`` (onnxruntime), or ``"auto"``
-            (onnxruntime if it is installed, else numpy). Both give the same actions
-            within float32 rounding (about 1e-7).
-        obs_names: the observation names of the environment the policy will be used
-            with; a different layout is refused (see :meth:`ExportedPolicy.check_layout`).
-        env_id, env_version: refuse another environment than the training one.
-        onnx_threads: onnxruntime intra-op threads (1 is fastest for single observations).
-
-    Raises:
-        PolicyLoadError: one line naming the file and what is wrong (missing, truncated,
-        wrong checksum, unknown format version, not a plain-array ``.npz``, mismatched layout).
+    ``backend``: ``"numpy"``, ``"onnx"`` (onnxruntime) or ``"auto"`` (onnxruntime if installed); both give the
+    same actions within float32 rounding. ``obs_names`` / ``env_id`` / ``env_version``: refuse another layout or
+    environment. Raises :class:`PolicyLoadError`, one line naming the file and what is wrong (missing, not a
+    regular file, too large, truncated, wrong checksum, unknown format version, not a plain-array ``.npz``,
+    mismatched layout, the temporary folder of an interrupted export).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r}: one of {', '.join(BACKENDS)}")
@@ -387,11 +391,7 @@ def load_policy(path: str | Path, backend: str = "auto", obs_names: list[str] | 
     onnx_bytes = _read_verified(folder, meta, ONNX_FILE)
     weights = _load_npz(folder, _read_verified(folder, meta, WEIGHTS_FILE))
     if backend == "auto":
-        try:
-            import onnxruntime  # noqa: F401
-            backend = "onnx"
-        except ImportError:
-            backend = "numpy"
+        backend = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "numpy"
     session = _onnx_session(folder, onnx_bytes, onnx_threads) if backend == "onnx" else None
     policy = ExportedPolicy(folder, meta, weights, session, name=name)
     policy.check_layout(obs_names)

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from agents.common.cli import OneLineParser
-from agents.common.files import fsync_dir, sha256
+from agents.common.files import fsync_dir, remove_stale_temporaries, sha256
 from agents.common.provenance import versions
 from agents.export.describe import KINDS, ExportError, _scenario_params, describe_observation, resolve_source
 from agents.export.exported import (
@@ -199,6 +199,8 @@ def export_policy(source: str | Path, out: str | Path, kind: str | None = None, 
     onnx_bytes = build_onnx(w, layers, norm_on, quota_idx, D, T, metadata, target=parameterisation == "target")
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(out.parent, prefix=f".{out.name}."):  # left by a killed export
+        print(f"removed {stale.name}, left by an interrupted export", file=sys.stderr)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -256,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip the parity check against the stable-baselines3 policy")
     args = parser.parse_args(argv)
+    from envs import ScenarioError
+    from envs.trace import TraceError
+
     try:
         meta = export_policy(args.source, args.out, args.checkpoint, force=args.force, check=args.check)
-    except (ExportError, CheckpointError, PolicyLoadError) as exc:
+    except (ExportError, CheckpointError, PolicyLoadError, ScenarioError, TraceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     check = meta["export"].get("parity_check")

@@ -21,6 +21,7 @@ _EXPORTS = {
     "ActionLayout": "parameterisation", "TargetQuotaActions": "parameterisation",
     "collect": "warmstart", "clone": "warmstart",
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "to_sb3": "sb3", "save_sb3_zip": "sb3",
     "PPOPolicy": "run_policy", "load_run_policy": "run_policy", "read_run": "run_policy",
 }
 __all__ = sorted(_EXPORTS)

@@ -18,8 +18,10 @@ and every checksum before reading any file and refuses with a one-line
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from agents.common.files import fsync_dir, json_default, sha256, write_json_atomic
+from agents.common.files import (
+    FileRefused,
+    fsync_dir,
+    inside,
+    json_default,
+    kill_point,
+    read_bytes_checked,
+    read_json_checked,
+    sha256,
+    write_json_atomic,
+)
 from agents.common.policy import layout_difference
 
 FORMAT = "rationing-ppo-checkpoint"
@@ -36,6 +48,12 @@ POLICY_FILE = "policy.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 NORMALIZATION_FILE = "normalization.npz"
 MANIFEST_FILE = "manifest.json"
+STATE_FILE = "state.npz"
+"""Everything else a bit-exact resume needs (RNG states, environment state, callback counters): plain arrays."""
+KNOWN_FILES = (POLICY_FILE, OPTIMIZER_FILE, NORMALIZATION_FILE, STATE_FILE)
+MAX_WEIGHTS_BYTES = 2 << 30
+POINTERS = ("latest", "best", "final")
+_POINTER_PATH = re.compile(r"^checkpoints/(latest|best|final)-[0-9]{12}$")
 
 
 class CheckpointError(ValueError):
@@ -81,8 +99,9 @@ def save_checkpoint(
     normalization: dict[str, np.ndarray],
     meta: dict[str, Any],
     optimizer_state: dict[str, Any] | None = None,
+    state: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically; ``folder`` must not exist yet."""
+    """Write a checkpoint folder atomically (``folder`` is replaced if it exists)."""
     import torch
     from safetensors.torch import save_file
 
@@ -99,6 +118,10 @@ def save_checkpoint(
     if optimizer_state is not None:
         torch.save(optimizer_state, tmp / OPTIMIZER_FILE)
         files.append(OPTIMIZER_FILE)
+    if state is not None:
+        with open(tmp / STATE_FILE, "wb") as f:
+            np.savez(f, **state)
+        files.append(STATE_FILE)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -112,10 +135,13 @@ def save_checkpoint(
         with open(tmp / name, "rb") as f:
             os.fsync(f.fileno())
     fsync_dir(tmp)
-    if folder.exists():
-        shutil.rmtree(folder)
+    kill_point("checkpoint_write")
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():  # same name again (e.g. re-saved after a resume): move the old one aside first
+        os.replace(folder, old)
     os.replace(tmp, folder)
     fsync_dir(folder.parent)
+    shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -127,10 +153,31 @@ class Checkpoint:
     policy_state: dict[str, Any]
     normalization: dict[str, np.ndarray]
     optimizer_state: dict[str, Any] | None
+    state: dict[str, np.ndarray] | None = None
 
     @property
     def timesteps(self) -> int:
         return int(self.manifest["timesteps"])
+
+
+def _checked_file(folder: Path, name: str) -> Path:
+    """``folder/name`` for a file a checkpoint may hold: a known name, a regular file, no symlink."""
+    if name not in KNOWN_FILES:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {MANIFEST_FILE} lists {name!r}, which is not a "
+                              f"checkpoint file (allowed: {', '.join(KNOWN_FILES)})")
+    file = folder / name
+    try:
+        st = os.lstat(file)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {name} is missing") from None
+    import stat
+
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {name} is not a regular file (symlinks are refused)")
+    if st.st_size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {name} is {st.st_size:,} bytes, more than the "
+                              f"limit of {MAX_WEIGHTS_BYTES:,}")
+    return file
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -140,10 +187,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint {str(folder)!r}: not a folder")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = read_json_checked(path, follow_symlinks=False)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {str(folder)!r}: no {MANIFEST_FILE} (not a checkpoint folder)") from None
-    except (OSError, json.JSONDecodeError):
+    except FileRefused as exc:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {exc}") from None
+    except (OSError, ValueError):
         raise CheckpointError(f"checkpoint {str(folder)!r}: {MANIFEST_FILE} is unreadable or corrupt") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(folder)!r}: {MANIFEST_FILE} is not a {FORMAT} manifest")
@@ -155,11 +204,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     files = manifest.get("files")
     if not isinstance(files, dict) or POLICY_FILE not in files or NORMALIZATION_FILE not in files:
         raise CheckpointError(f"checkpoint {str(folder)!r}: manifest lists no policy or normalisation file")
+    if not isinstance(manifest.get("timesteps"), int) or manifest["timesteps"] < 0:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {MANIFEST_FILE} field timesteps = "
+                              f"{manifest.get('timesteps')!r}: must be an integer >= 0")
     for name, digest in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise CheckpointError(f"checkpoint {str(folder)!r}: {name} is missing")
-        if sha256(file) != digest:
+        file = _checked_file(folder, name)
+        if not isinstance(digest, str) or sha256(file) != digest:
             raise CheckpointError(
                 f"checkpoint {str(folder)!r}: {name} fails its sha256 check (corrupt or modified); "
                 "use another checkpoint of the run"
@@ -187,17 +237,17 @@ def check_compatible(manifest: dict[str, Any], env_id: str, env_version: int, ob
 def load_checkpoint(folder: Path, with_optimizer: bool = True) -> Checkpoint:
     """Verify and load a checkpoint folder."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     try:
-        policy_state = load_file(str(folder / POLICY_FILE))
+        from safetensors.torch import load as load_bytes
+
+        policy_state = load_bytes(read_bytes_checked(folder / POLICY_FILE, MAX_WEIGHTS_BYTES, follow_symlinks=False))
     except (SafetensorError, OSError, ValueError):
         raise CheckpointError(f"checkpoint {str(folder)!r}: {POLICY_FILE} is not a valid safetensors file") from None
     try:
-        with np.load(folder / NORMALIZATION_FILE, allow_pickle=False) as data:
-            normalization = {k: data[k] for k in data.files}
+        normalization = _load_npz(folder, NORMALIZATION_FILE)
     except (OSError, ValueError):
         raise CheckpointError(f"checkpoint {str(folder)!r}: {NORMALIZATION_FILE} is not a valid .npz file") from None
     optimizer_state = None
@@ -205,25 +255,58 @@ def load_checkpoint(folder: Path, with_optimizer: bool = True) -> Checkpoint:
         import torch
 
         try:
-            optimizer_state = torch.load(folder / OPTIMIZER_FILE, weights_only=True)
+            raw = read_bytes_checked(folder / OPTIMIZER_FILE, MAX_WEIGHTS_BYTES, follow_symlinks=False)
+            optimizer_state = torch.load(io.BytesIO(raw), weights_only=True)
         except Exception:  # noqa: BLE001 - any failure of the restricted unpickler means a bad file
             raise CheckpointError(f"checkpoint {str(folder)!r}: {OPTIMIZER_FILE} cannot be read safely") from None
-    return Checkpoint(folder, manifest, policy_state, normalization, optimizer_state)
+    state = None
+    if with_optimizer and STATE_FILE in manifest["files"]:
+        try:
+            state = _load_npz(folder, STATE_FILE)
+        except (OSError, ValueError):
+            raise CheckpointError(f"checkpoint {str(folder)!r}: {STATE_FILE} is not a valid .npz file") from None
+    return Checkpoint(folder, manifest, policy_state, normalization, optimizer_state, state)
+
+
+def _load_npz(folder: Path, name: str) -> dict[str, np.ndarray]:
+    data = read_bytes_checked(folder / name, MAX_WEIGHTS_BYTES, follow_symlinks=False)
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
 
 
 # ------------------------------------------------------------------ run folders
 def pointer(run_dir: Path, name: str) -> Path | None:
-    """The checkpoint folder a pointer file (``latest.json``, ``best.json``) names, if any."""
+    """The checkpoint folder a pointer file (``latest.json``, ``best.json``) names, if any.
+
+    The path it holds must be ``checkpoints/<kind>-<12 digits>`` inside the run folder, with no
+    symbolic link on the way: anything else (``../other_run/...``, an absolute path) is refused.
+    """
     path = Path(run_dir) / f"{name}.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
     try:
-        data = json.loads(path.read_text())
-        return Path(run_dir) / data["path"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        data = read_json_checked(path, follow_symlinks=False)
+        rel = data["path"]
+    except FileRefused as exc:
+        raise CheckpointError(f"run {str(run_dir)!r}: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"run {str(run_dir)!r}: {path.name} is corrupt") from None
+    if not isinstance(rel, str) or not _POINTER_PATH.match(rel):
+        raise CheckpointError(f"run {str(run_dir)!r}: {path.name} path = {rel!r}: must be "
+                              "checkpoints/<latest|best|final>-<12 digits> inside the run folder")
+    try:
+        return inside(Path(run_dir), rel, f"{path.name} path")
+    except FileRefused as exc:
+        raise CheckpointError(f"run {str(run_dir)!r}: {exc}") from None
+
+
+def pointer_info(run_dir: Path, name: str) -> dict[str, Any]:
+    """The content of a pointer file (``{}`` if absent); checked like :func:`pointer`."""
+    if pointer(run_dir, name) is None:
+        return {}
+    return read_json_checked(Path(run_dir) / f"{name}.json", follow_symlinks=False)
 
 
 def set_pointer(run_dir: Path, name: str, folder: Path, extra: dict[str, Any] | None = None) -> None:
     write_json_atomic(Path(run_dir) / f"{name}.json",
-                      {"path": str(Path(folder).relative_to(run_dir)), **(extra or {})})
+                      {"path": Path(folder).relative_to(run_dir).as_posix(), **(extra or {})})

@@ -26,11 +26,11 @@ class ConfigError(ValueError):
 class PPOHyperparams(BaseModel):
     """PPO settings (stable-baselines3 names) plus environment and normalisation settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     n_envs: Annotated[int, Field(ge=1, le=65536)] = 256
-    n_steps: Annotated[int, Field(ge=2)] = 64
-    batch_size: Annotated[int, Field(ge=2)] = 4096
+    n_steps: Annotated[int, Field(ge=2, le=1_000_000)] = 64
+    batch_size: Annotated[int, Field(ge=2, le=10**9)] = 4096
     n_epochs: Annotated[int, Field(ge=1, le=100)] = 4
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-4
     lr_schedule: Literal["constant", "linear"] = "constant"
@@ -40,7 +40,7 @@ class PPOHyperparams(BaseModel):
     warm_start_envs: Annotated[int, Field(ge=1, le=4096)] = 64
     """Rule rollouts per training scenario for the warm start (two episodes each)."""
     warm_start_epochs: Annotated[int, Field(ge=1, le=1000)] = 30
-    warm_start_critic_steps: Annotated[int, Field(ge=0)] = 0
+    warm_start_critic_steps: Annotated[int, Field(ge=0, le=10**13)] = 0
     """After a warm start, train only the critic (actor frozen) for this many timesteps."""
     """``target``: the network picks target quotas (agents/ppo/parameterisation.py); ``relative``: raw env actions."""
     """``linear`` decays the learning rate to 0 over the run."""
@@ -49,14 +49,14 @@ class PPOHyperparams(BaseModel):
     clip_range: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
     ent_coef: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     vf_coef: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
-    max_grad_norm: Annotated[float, Field(gt=0.0)] = 0.5
+    max_grad_norm: Annotated[float, Field(gt=0.0, le=1e6)] = 0.5
     log_std_init: Annotated[float, Field(ge=-5.0, le=2.0)] = -1.0
     net_arch: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)] = [64, 64]
     activation: Literal["tanh", "relu"] = "tanh"
     norm_obs: bool = True
     norm_reward: bool = True
-    clip_obs: Annotated[float, Field(gt=0.0)] = 10.0
-    timesteps: Annotated[int, Field(ge=1)] = 4_000_000
+    clip_obs: Annotated[float, Field(gt=0.0, le=1e6)] = 10.0
+    timesteps: Annotated[int, Field(ge=1, le=10**13)] = 4_000_000
     randomize: bool = True
     stagger: bool = True
     """Spread the batch's rows over the week at the start (see RationingVecEnv), not in lockstep."""
@@ -70,21 +70,46 @@ class PPOHyperparams(BaseModel):
             )
 
 
-def load_hyperparams(path: str | Path, scenarios: list[str], overrides: dict[str, Any] | None = None) -> PPOHyperparams:
-    """The ``default`` entry, then the scenario's entry if training on one scenario, then ``overrides``."""
-    path = Path(path)
+def parse_hp(items: list[str] | None) -> dict[str, Any]:
+    """``--hp KEY=VALUE`` items as a mapping (VALUE read as YAML: ``0.001``, ``[128, 128]``, ``true``)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or key not in PPOHyperparams.model_fields:
+            allowed = ", ".join(PPOHyperparams.model_fields)
+            raise ConfigError(f"--hp {item!r}: must be KEY=VALUE with KEY one of {allowed}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--hp {item!r}: value {text!r} is not a YAML scalar or list") from None
+        if isinstance(value, str):  # YAML 1.1 reads 2e-4 as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+def _read_hyperparam_file(path: Path) -> dict[str, Any]:
+    from agents.common.files import FileRefused, read_text_checked
+
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(read_text_checked(path))
+    except FileRefused as exc:
+        raise ConfigError(f"hyperparameter file {str(path)!r}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"hyperparameter file {str(path)!r}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError:
         raise ConfigError(f"hyperparameter file {str(path)!r}: not valid YAML") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("default", {}), dict):
         raise ConfigError(f"hyperparameter file {str(path)!r}: must map scenario names to settings, with 'default'")
-    merged: dict[str, Any] = dict(raw.get("default") or {})
-    if len(scenarios) == 1 and isinstance(raw.get(scenarios[0]), dict):
-        merged.update(raw[scenarios[0]])
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return raw
+
+
+def validate_hyperparams(merged: dict[str, Any], source: str = "run.json") -> PPOHyperparams:
+    """Validated hyperparameters; :class:`ConfigError` naming the field, the value and what is allowed."""
     try:
         hp = PPOHyperparams.model_validate(merged)
     except ValidationError as exc:
@@ -92,18 +117,49 @@ def load_hyperparams(path: str | Path, scenarios: list[str], overrides: dict[str
         name = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(PPOHyperparams.model_fields)
-            raise ConfigError(
-                f"hyperparameter file {path.name!r}: unknown field {name!r} (allowed: {allowed})"
-            ) from None
+            raise ConfigError(f"hyperparameters ({source}): unknown field {name!r} (allowed: {allowed})") from None
         value = merged.get(str(err["loc"][0]), None)
         msg = str(err["msg"])
-        raise ConfigError(
-            f"hyperparameter {name} = {value!r} (from {path.name!r} or the command line): {msg[0].lower() + msg[1:]}"
-        ) from None
+        raise ConfigError(f"hyperparameter {name} = {value!r} ({source}): {msg[0].lower() + msg[1:]}") from None
     hp.check_batch()
     if hp.warm_start != "none" and hp.action_parameterisation != "target":
         raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target")
     return hp
+
+
+def load_hyperparams(path: str | Path, scenarios: list[str], overrides: dict[str, Any] | None = None,
+                     hp: dict[str, Any] | None = None, notes: list[str] | None = None) -> PPOHyperparams:
+    """The ``default`` entry, then the scenario's entry (by scenario *name*) if training on one, then
+    ``overrides`` (``--timesteps``, ``--n-envs``), then ``hp`` (``--hp KEY=VALUE``).
+
+    When the rollout size (``n_envs x n_steps``) differs from the file's and ``batch_size`` is not
+    given, the minibatch is adapted so the number of minibatches per epoch stays as configured; the
+    one-line note saying so is appended to ``notes``.
+    """
+    path = Path(path)
+    raw = _read_hyperparam_file(path)
+    merged: dict[str, Any] = dict(raw.get("default") or {})
+    if len(scenarios) == 1 and isinstance(raw.get(scenarios[0]), dict):
+        merged.update(raw[scenarios[0]])
+    base = PPOHyperparams.model_fields
+    configured = {k: merged.get(k, base[k].default) for k in ("n_envs", "n_steps", "batch_size")}
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged.update(hp or {})
+    rollout0 = configured["n_envs"] * configured["n_steps"]
+    n_envs, n_steps = merged.get("n_envs", configured["n_envs"]), merged.get("n_steps", configured["n_steps"])
+    if "batch_size" not in (hp or {}) and all(isinstance(v, int) and v > 0 for v in (n_envs, n_steps)) \
+            and isinstance(configured["batch_size"], int) and configured["batch_size"] > 0 \
+            and n_envs * n_steps != rollout0 and rollout0 % configured["batch_size"] == 0:
+        minibatches = rollout0 // configured["batch_size"]
+        rollout = n_envs * n_steps
+        batch = max(2, rollout // minibatches)
+        while batch > 2 and rollout % batch:
+            batch -= 1
+        merged["batch_size"] = batch
+        if notes is not None:
+            notes.append(f"rollout {n_envs} x {n_steps} = {rollout:,} steps: batch_size {configured['batch_size']:,}"
+                         f" -> {batch:,} to keep {minibatches} minibatches per epoch ({rollout // batch} now)")
+    return validate_hyperparams(merged, source=f"from {path.name!r} or the command line")
 
 
 TRAIN_SEED_OFFSET = 1 << 40
@@ -144,4 +200,7 @@ class TrainArgs:
     val_seeds: int = _opt(8, "validation seeds per scenario for the evaluations during training (model selection)")
     final_eval: bool = _opt(True, "evaluate against the tuned baselines at the end and print the table")
     threads: int = _opt(1, "torch threads (1 is the safe default when processes share cores)")
-    progress: bool = _opt(True, "show a progress bar")
+    progress: bool = _opt(True, "show progress bars (training and the final evaluation)")
+    hp: list[str] = _opt([], "override a hyperparameter, KEY=VALUE (VALUE read as YAML), repeatable; recorded in "
+                         "run.json")
+    all_plots: bool = _opt(False, "final evaluation: also write every per-policy time-series plot (slow)")

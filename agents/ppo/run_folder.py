@@ -1,33 +1,31 @@
 """A training run's folder: ``run.json`` (config, seed, versions, commit, status), checkpoints and their pointers.
 
-:func:`new_run` validates everything before it creates anything; :func:`resume_run`
-reopens a run and checks it still matches this code; :func:`save_to` writes an
-atomic checkpoint and points ``latest.json`` / ``best.json`` / ``final.json`` at it;
-:func:`restore` loads the latest one into a model and its normalisation.
+:func:`new_run` validates everything before it creates anything, and creates the folder
+atomically (built as ``.<name>.tmp-PID`` beside it, then renamed): a kill leaves either no
+run folder or one ``--resume`` accepts. Custom scenarios are copied into the run folder
+(``scenarios/<name>.yaml``, resolved, with a trace's path and sha256), so a run resumes from
+any working directory. :func:`resume_run` reopens a run and checks everything it will use
+before it changes anything. :mod:`agents.ppo.run_steps` saves and restores checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from agents.common.files import write_json_atomic
+import yaml
+
+from agents.common.files import fsync_dir, kill_point, remove_stale_temporaries, sha256, write_json_atomic
 from agents.common.provenance import git_commit, versions
-from agents.ppo.checkpoint import (
-    CheckpointError,
-    check_compatible,
-    load_checkpoint,
-    normalization_arrays,
-    pointer,
-    restore_normalization,
-    save_checkpoint,
-    set_pointer,
-)
-from agents.ppo.config import ConfigError, TrainArgs, load_hyperparams
+from agents.ppo.checkpoint import CheckpointError, check_compatible
+from agents.ppo.config import ConfigError, TrainArgs, load_hyperparams, parse_hp, validate_hyperparams
 from agents.ppo.parameterisation import ActionLayout
 from agents.ppo.run_policy import RUN_FILE, RUN_FORMAT, read_run
 
@@ -41,27 +39,84 @@ def _reward_overrides(args: TrainArgs) -> dict[str, Any]:
     return {"reward": weights} if weights else {}
 
 
-def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
-    """Validate everything, then create the run folder and its run.json."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+#: Flags ``--resume`` accepts; every other one would change the run and is refused.
+RESUME_FLAGS = {"resume", "timesteps", "output", "progress", "final_eval", "eval_seeds", "threads", "all_plots"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "scenario"
+
+
+def resolve_scenarios(specs: list[str], overrides: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, Scenario or None for shipped) per ``--scenario``; raises ScenarioError (one line) for a bad one."""
     import envs
 
-    for s in args.scenario:
-        envs.load_scenario(s, _reward_overrides(args))  # raises ScenarioError with a one-line message
-    hp = load_hyperparams(args.hyperparams, args.scenario, {"timesteps": args.timesteps, "n_envs": args.n_envs})
-    if hp.n_envs < len(args.scenario):
-        raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(args.scenario)})")
-    core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args))
+    out, seen = [], set()
+    for spec in specs:
+        sc = envs.load_scenario(spec, overrides)
+        name = spec if spec in envs.available_scenarios() else _slug(sc.name)
+        if name in seen:
+            raise ConfigError(f"--scenario {spec!r}: a second scenario named {name!r} in the mix")
+        seen.add(name)
+        out.append((name, None if spec in envs.available_scenarios() else sc))
+    return out
+
+
+def scenario_specs(run_dir: Path, run: dict[str, Any]) -> list[str]:
+    """What to load for each of a run's scenarios: a shipped name, or the copy in the run folder."""
+    files = run.get("scenario_files") or {}
+    return [str(Path(run_dir).resolve() / files[name]) if name in files else name for name in run["scenarios"]]
+
+
+def _scenario_copy(sc) -> tuple[str, dict[str, Any] | None]:
+    data = sc.model_dump(mode="json")
+    trace = None
+    tr = (data.get("demand") or {}).get("trace")
+    if isinstance(tr, dict) and tr.get("path"):
+        path = Path(tr["path"])
+        trace = {"path": str(path), "sha256": sha256(path) if path.is_file() else None}
+    return yaml.safe_dump(data, sort_keys=False), trace
+
+
+def default_run_name(names: list[str], seed: int) -> str:
+    mix = "+".join(names) if len(names) <= 2 else f"{names[0]}+{len(names) - 1}more"
+    return f"ppo-{mix}-{dt.datetime.now():%Y%m%d-%H%M%S}-s{seed}"
+
+
+def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Validate everything, then create the run folder and its run.json (atomically)."""
+    import envs
+    from agents.rules import RULES
+
+    overrides = _reward_overrides(args)
+    resolved = resolve_scenarios(args.scenario, overrides)
+    names = [n for n, _ in resolved]
+    hp = load_hyperparams(args.hyperparams, names, {"timesteps": args.timesteps, "n_envs": args.n_envs},
+                          parse_hp(args.hp), notes)
+    if hp.warm_start not in ("none", "best", *RULES):
+        raise ConfigError(f"hyperparameter warm_start = {hp.warm_start!r}: must be none, best or a rule "
+                          f"({', '.join(RULES)})")
+    if hp.n_envs < len(names):
+        raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(names)})")
+    specs = [sc if sc is not None else n for n, sc in resolved]
+    core = envs.RationingCore(specs[0], 1, overrides=overrides)
     layout = ActionLayout.from_params(core.params)
-    for s in args.scenario[1:]:
-        other = ActionLayout.from_params(envs.RationingCore(s, 1).params)
-        if other != layout or envs.RationingCore(s, 1).obs_names != core.obs_names:
-            raise ConfigError(f"scenario {s!r}: its tiers, providers or action section differ from "
-                              f"{args.scenario[0]!r}; a training mix needs one layout")
-    name = args.run_name or f"ppo-{dt.datetime.now():%Y%m%d-%H%M%S}-s{args.seed}"
-    run_dir = Path(args.output) / name
-    if run_dir.exists() and any(run_dir.iterdir()):
+    for n, s in zip(names[1:], specs[1:]):
+        other = envs.RationingCore(s, 1, overrides=overrides)
+        if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
+            raise ConfigError(f"scenario {n!r}: its tiers, providers or action section differ from "
+                              f"{names[0]!r}; a training mix needs one layout")
+    name = args.run_name or default_run_name(names, args.seed)
+    if not _NAME.match(name):
+        raise ConfigError(f"--run-name {name!r}: must be a plain folder name (letters, digits, . _ + -; "
+                          "no '/' or '..')")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {str(output)!r} is not a folder")
+    run_dir = output / name
+    if run_dir.exists() or run_dir.is_symlink():
         raise ConfigError(f"run folder {str(run_dir)!r} already exists: use --resume {run_dir} or another --run-name")
-    run_dir.mkdir(parents=True, exist_ok=True)
     run = {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,
@@ -70,8 +125,11 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "config": dataclasses.asdict(args),
         "hyperparams": hp.model_dump(),
-        "scenarios": list(args.scenario),
-        "reward_overrides": _reward_overrides(args),
+        "hp_overrides": parse_hp(args.hp),
+        "scenarios": names,
+        "scenario_files": {},
+        "scenario_sources": {},
+        "reward_overrides": overrides,
         "seed": args.seed,
         "env_id": envs.ENV_ID,
         "env_version": envs.ENV_VERSION,
@@ -83,82 +141,99 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         "status": "created",
         "timesteps_done": 0,
     }
-    write_json_atomic(run_dir / RUN_FILE, run)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--output {str(output)!r}: cannot create ({exc.strerror})") from None
+    remove_stale_temporaries(output)
+    tmp = output / f".{name}.tmp-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        for (n, sc), spec in zip(resolved, args.scenario):
+            if sc is None:
+                continue
+            text, trace = _scenario_copy(sc)
+            (tmp / "scenarios").mkdir(exist_ok=True)
+            (tmp / "scenarios" / f"{n}.yaml").write_text(text)
+            run["scenario_files"][n] = f"scenarios/{n}.yaml"
+            run["scenario_sources"][n] = {"from": str(Path(spec).resolve()),
+                                          "sha256": sha256(tmp / "scenarios" / f"{n}.yaml"), "trace": trace}
+        write_json_atomic(tmp / RUN_FILE, run)
+        kill_point("run_folder")
+        os.rename(tmp, run_dir)
+        fsync_dir(output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return run_dir, run
 
 
-def resume_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
-    """Find the run folder named by --resume and check it still matches this code."""
+def check_run(run: dict[str, Any], where: str) -> None:
+    """Refuse a run.json whose fields this code cannot use (one line naming the field)."""
+    def need(key: str, ok: bool, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: run.json field {key} = {run.get(key)!r}: {what}")
+
+    need("scenarios", isinstance(run.get("scenarios"), list) and bool(run["scenarios"])
+         and all(isinstance(s, str) for s in run["scenarios"]), "must be a non-empty list of scenario names")
+    need("scenario_files", isinstance(run.get("scenario_files", {}), dict), "must map names to files")
+    need("seed", isinstance(run.get("seed"), int) and not isinstance(run["seed"], bool) and run["seed"] >= 0,
+         "must be an integer >= 0")
+    need("hyperparams", isinstance(run.get("hyperparams"), dict), "must be a mapping")
+    need("config", isinstance(run.get("config"), dict), "must be a mapping")
+    need("action_layout", isinstance(run.get("action_layout"), dict), "must be a mapping")
+    need("run_name", isinstance(run.get("run_name"), str), "must be a string")
+    need("reward_overrides", isinstance(run.get("reward_overrides") or {}, dict), "must be a mapping")
+    validate_hyperparams(run["hyperparams"], source=f"{where}/run.json")
+    try:
+        ActionLayout.from_dict(run["action_layout"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{where}: run.json field action_layout is not a valid action layout") from None
+    fields = {f.name for f in dataclasses.fields(TrainArgs)}
+    unknown = sorted(set(run["config"]) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: run.json config has unknown option {unknown[0]!r}")
+
+
+def resume_run(args: TrainArgs, explicit: set[str] | None = None,
+               notes: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Find the run folder named by --resume and check it, changing nothing; returns the run to continue."""
     import envs
 
+    refused = sorted((explicit or set()) - RESUME_FLAGS)
+    if refused:
+        flag = "--" + refused[0].replace("_", "-")
+        raise ConfigError(f"--resume: {flag} would change the run (a resumed run keeps its settings; only "
+                          "--timesteps N extends it to N total steps); start a new run instead")
     run_dir = Path(args.resume)
     if not (run_dir / RUN_FILE).exists() and (Path(args.output) / args.resume / RUN_FILE).exists():
         run_dir = Path(args.output) / args.resume
+    where = f"--resume {args.resume}"
     try:
         run = read_run(run_dir)
     except CheckpointError as exc:
-        raise ConfigError(f"--resume {args.resume}: {exc}") from None
-    core = envs.RationingCore(run["scenarios"][0], 1, overrides=run.get("reward_overrides") or None)
+        raise ConfigError(f"{where}: {exc}") from None
+    check_run(run, where)
+    specs = scenario_specs(run_dir, run)
+    for name, spec in zip(run["scenarios"], specs):
+        if name in (run.get("scenario_files") or {}) and not Path(spec).is_file():
+            raise ConfigError(f"{where}: scenario copy {run['scenario_files'][name]!r} is missing from the run folder")
+    core = envs.RationingCore(specs[0], 1, overrides=run.get("reward_overrides") or None)
     check_compatible(run, envs.ENV_ID, envs.ENV_VERSION, core.obs_names, where=f"run {str(run_dir)!r}")
+    for name in ("latest", "best", "final"):
+        from agents.ppo.checkpoint import pointer
+
+        pointer(run_dir, name)  # a corrupt or escaping pointer is refused now, before anything changes
+    done = int(run.get("timesteps_done") or 0)
+    if "timesteps" in (explicit or set()) and args.timesteps is not None:
+        if args.timesteps < done:
+            raise ConfigError(f"--timesteps {args.timesteps:,}: the run already has {done:,} timesteps "
+                              "(--resume --timesteps N extends a run to N total steps)")
+        if args.timesteps != run["hyperparams"]["timesteps"]:
+            if notes is not None:
+                notes.append(f"extending run {run['run_name']} from {run['hyperparams']['timesteps']:,} to "
+                             f"{args.timesteps:,} total timesteps")
+            run["hyperparams"] = {**run["hyperparams"], "timesteps": args.timesteps}
+            run["extended"] = run.get("extended", []) + [args.timesteps]
     run["resumed"] = run.get("resumed", []) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
-    write_json_atomic(run_dir / RUN_FILE, run)
     return run_dir, run
-
-
-def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "timesteps": int(timesteps),
-        "run_name": run["run_name"],
-        "env_id": run["env_id"],
-        "env_version": run["env_version"],
-        "obs_names": run["obs_names"],
-        "tier_names": run["tier_names"],
-        "hyperparams": run["hyperparams"],
-        "action_layout": run["action_layout"],
-        "scenarios": run["scenarios"],
-        "seed": run["seed"],
-        "git_commit": run["git_commit"],
-        **(extra or {}),
-    }
-
-
-def save_to(run_dir: Path, run: dict[str, Any], model, kind: str, extra: dict[str, Any] | None = None) -> Path:
-    """Save a checkpoint of ``kind`` (latest/best/final) and point ``<kind>.json`` at it."""
-    t = int(model.num_timesteps)
-    folder = run_dir / "checkpoints" / f"{kind}-{t:012d}"
-    save_checkpoint(folder, model.policy.state_dict(), normalization_arrays(model.get_env()),
-                    checkpoint_meta(run, t, extra),
-                    optimizer_state=model.policy.optimizer.state_dict() if kind == "latest" else None)
-    previous = pointer(run_dir, kind)
-    set_pointer(run_dir, kind, folder, {"timesteps": t, **(extra or {})})
-    if previous is not None and previous != folder and previous.exists():
-        _prune(run_dir, kind, keep=KEEP_CHECKPOINTS if kind == "latest" else 1)
-    return folder
-
-
-def _prune(run_dir: Path, kind: str, keep: int) -> None:
-    import shutil
-
-    current = pointer(run_dir, kind)
-    folders = sorted((run_dir / "checkpoints").glob(f"{kind}-*"))
-    for folder in folders[:-keep]:
-        if folder != current:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def restore(run_dir: Path, run: dict[str, Any], model) -> int:
-    """Load the latest checkpoint into the model and its VecNormalize; returns its timesteps."""
-    import envs
-
-    folder = pointer(run_dir, "latest")
-    if folder is None:
-        return 0
-    ckpt = load_checkpoint(folder)
-    check_compatible(ckpt.manifest, envs.ENV_ID, envs.ENV_VERSION, run["obs_names"], where=f"checkpoint {folder}")
-    model.policy.load_state_dict(ckpt.policy_state)
-    if ckpt.optimizer_state is not None:
-        model.policy.optimizer.load_state_dict(ckpt.optimizer_state)
-    restore_normalization(model.get_env(), ckpt.normalization)
-    model.num_timesteps = ckpt.timesteps
-    model._num_timesteps_at_start = ckpt.timesteps
-    return ckpt.timesteps

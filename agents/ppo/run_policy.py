@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.common.files import FileRefused, read_text_checked
 from agents.ppo.checkpoint import Checkpoint, CheckpointError, load_checkpoint, pointer
 
 RUN_FILE = "run.json"
@@ -106,10 +107,12 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     path = run_dir / RUN_FILE
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text_checked(path, follow_symlinks=False))
     except FileNotFoundError:
         raise CheckpointError(f"{str(run_dir)!r} is not a run folder (no {RUN_FILE})") from None
-    except (OSError, json.JSONDecodeError):
+    except FileRefused as exc:
+        raise CheckpointError(f"run {str(run_dir)!r}: {exc}") from None
+    except (OSError, ValueError):
         raise CheckpointError(f"run {str(run_dir)!r}: {RUN_FILE} is unreadable or corrupt") from None
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
         raise CheckpointError(f"{str(run_dir)!r} is not a run folder ({RUN_FILE} has no format {RUN_FORMAT!r})")

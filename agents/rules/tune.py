@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import shlex
 import sys
@@ -341,29 +342,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(TUNED_FILE), help="tuned file to write (rules not tuned now are kept)")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args(argv)
-    for name in ("seeds", "check_seeds", "grid", "jobs"):
+    for name in ("seeds", "check_seeds", "grid", "jobs", "samples"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} = {getattr(a, name)}: must be >= 1")
-    for name in ("samples", "passes"):
-        if getattr(a, name) < 0:
-            ap.error(f"--{name} = {getattr(a, name)}: must be >= 0")
+    if a.passes < 0:
+        ap.error(f"--passes = {a.passes}: must be >= 0")
+    if a.days is not None and not (math.isfinite(a.days) and 0 < a.days <= 90):
+        ap.error(f"--days = {a.days}: must be a number of days in (0, 90]")
     rules = a.rule or list(RULES)
     for r in rules:
         if r not in RULES:
             ap.error(f"unknown rule {r!r} (rules: {', '.join(RULES)})")
+    from agents.common.files import FileRefused
     from envs import ScenarioError
+    from envs.trace import TraceError
 
     settings = TuneSettings(scenarios=tuple(a.scenario or d.scenarios), seeds=a.seeds, check_seeds=a.check_seeds,
                             samples=a.samples, passes=a.passes, grid=a.grid, randomize=a.randomize,
                             episode_days=a.days, rng_seed=a.rng_seed)
     try:
         for sc in settings.scenarios:
-            RuleContext(sc, {"time": {"episode_days": a.days}} if a.days else None)
+            RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None)
         train_seeds(settings.seeds, 0)
         train_seeds(settings.check_seeds, CHECK_SEED_START)
+        if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():
+            raise TuneError(f"--out {a.out!r}: must be a file path in an existing folder")
         t0 = time.perf_counter()
         data = tune(rules, settings, a.out, jobs=a.jobs, progress=a.progress)
-    except (ScenarioError, SeedError, RuleError, TuneError, PolicyError) as exc:
+    except (ScenarioError, SeedError, RuleError, TuneError, PolicyError, TraceError, FileRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out} in {time.perf_counter() - t0:.0f} s; best on the training scenarios: {data['best']}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agents.common.files import FileRefused, read_text_checked
 from agents.common.policy import PolicyError
 
 from .registry import RULES
@@ -20,8 +21,13 @@ def read_tuned(path: str | Path = TUNED_FILE) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(read_text_checked(path))
+    except FileNotFoundError:
+        raise PolicyError(f"tuned baselines file {str(path)!r} does not exist (--tuned-file; the shipped one is "
+                          f"{TUNED_FILE})") from None
+    except FileRefused as exc:
+        raise PolicyError(f"tuned baselines file {str(path)!r}: {exc}") from None
+    except (OSError, ValueError):
         raise PolicyError(f"tuned baselines file {str(path)!r} is unreadable or not JSON") from None
     if not isinstance(data, dict) or data.get("format") != TUNED_FORMAT or not isinstance(data.get("rules"), dict):
         raise PolicyError(f"tuned baselines file {str(path)!r} is not a {TUNED_FORMAT!r} file")

@@ -123,6 +123,10 @@ def iso_seconds(text: str) -> float | None:
     return t
 
 
+MAX_TRACE_VALUE = 1e15
+"""Largest timestamp or token count a trace row may hold (seconds since 1970 are ~2e9; 1e15 tokens is absurd)."""
+
+
 def _pick(keys: list[str] | set[str], name: str) -> str | None:
     for alias in _ALIASES[name]:
         if alias in keys:
@@ -137,6 +141,8 @@ def _num(value: Any, name: str, where: str, src: str) -> float:
         raise TraceError(f"trace {src}: {where}: {name} = {value!r} is not a number") from None
     if not math.isfinite(x):
         raise TraceError(f"trace {src}: {where}: {name} = {value!r} is not a finite number")
+    if abs(x) > MAX_TRACE_VALUE:
+        raise TraceError(f"trace {src}: {where}: {name} = {value!r} is larger than {MAX_TRACE_VALUE:g}")
     return x
 
 
@@ -167,6 +173,24 @@ def _timestamp(value: Any, where: str, src: str, iso: bool | None) -> tuple[floa
 
 def _when(t: float, iso: bool) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z") if iso else f"{t:g}"
+
+
+class _Stream:
+    """Per-row checks while reading, so a bad row fails at once (not after reading a huge file)."""
+
+    def __init__(self, src: str) -> None:
+        self.src, self.last = src, -math.inf
+
+    def row(self, where: str, ts: float, ins: float, outs: float, iso: bool = False) -> None:
+        if ts < 0:
+            raise TraceError(f"trace {self.src}: {where}: timestamp {_when(ts, iso)} is negative")
+        if ts < self.last:
+            raise TraceError(f"trace {self.src}: {where}: timestamp {_when(ts, iso)} is before the previous "
+                             f"row's {_when(self.last, iso)} (must be sorted)")
+        for name, v in (("input_tokens", ins), ("output_tokens", outs)):
+            if v < 0:
+                raise TraceError(f"trace {self.src}: {where}: {name} = {v:g} is negative")
+        self.last = ts
 
 
 def _check_rows(src: str, ts: np.ndarray, ins: np.ndarray, outs: np.ndarray, line0: int, iso: bool = False) -> None:
@@ -223,6 +247,7 @@ def read_csv(path: Path, time_unit: str = "s") -> Trace:
         iso: bool | None = None
         t_col = idx.pop("timestamp")
         stamps = rows["timestamp"]
+        stream = _Stream(src)
         for r, rec in enumerate(reader, start=1):
             if not rec or not any(x.strip() for x in rec):
                 continue
@@ -236,6 +261,7 @@ def read_csv(path: Path, time_unit: str = "s") -> Trace:
                     rows[k].append(rec[i].strip())
                 else:
                     rows[k].append(_num(rec[i].strip(), k, where, src))
+            stream.row(where, stamps[-1], rows["input_tokens"][-1], rows["output_tokens"][-1], bool(iso))
     return _finish(src, path.name, "csv", rows, 1e-3 if time_unit == "ms" else 1.0, 2, iso)
 
 
@@ -244,6 +270,7 @@ def read_jsonl(path: Path, time_unit: str = "ms") -> Trace:
     src = repr(path.name)
     rows: dict[str, list] = {k: [] for k in _ALIASES}
     iso: bool | None = None
+    stream = _Stream(src)
     with open(path) as fh:
         r = 0
         for line in fh:
@@ -270,6 +297,7 @@ def read_jsonl(path: Path, time_unit: str = "ms") -> Trace:
                     rows[k].append(t)
                 else:
                     rows[k].append(_num(obj[key], k, where, src))
+            stream.row(where, rows["timestamp"][-1], rows["input_tokens"][-1], rows["output_tokens"][-1], bool(iso))
     for k in ("tier", "tenant", "model"):
         if rows[k] and len(rows[k]) != len(rows["timestamp"]):
             raise TraceError(f"trace {src}: key {k!r} must be on every row or none")
@@ -349,6 +377,18 @@ def load_trace(path: str | Path, format: str = "auto", time_unit: str = "auto") 
     path = Path(path)
     if not path.exists():
         raise TraceError(f"trace {str(path)!r}: no such file or directory")
+    if not (path.is_file() or path.is_dir()):
+        raise TraceError(f"trace {str(path)!r}: not a regular file or a directory")
+    try:
+        return _load(path, format, time_unit)
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"trace {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start} of a block)") \
+            from None
+    except OSError as exc:
+        raise TraceError(f"trace {str(path)!r}: cannot read ({exc.strerror})") from None
+
+
+def _load(path: Path, format: str, time_unit: str) -> Trace:
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "csv":
         return read_csv(path, "s" if time_unit == "auto" else time_unit)

@@ -196,7 +196,7 @@ def test_fit_recovers_known_parameters_from_a_synthetic_trace() -> None:
 
 
 def test_calibrate_cli_writes_a_loadable_fragment_and_plot(tmp_path: Path) -> None:
-    from envs.calibrate import main
+    from envs.calibrate import run as main
 
     fit = main([str(SAMPLE_TRACE), "--out", str(tmp_path / "frag.yaml"), "--plot", str(tmp_path / "fit.png"),
                 "--source", "tests/data/sample_trace.csv"])

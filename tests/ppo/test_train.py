@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,30 +14,7 @@ import pytest
 
 from agents.ppo.checkpoint import CheckpointError, check_compatible, load_checkpoint, pointer
 from agents.ppo.run_policy import load_run_policy
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY_HP = str(Path(__file__).resolve().parents[1] / "data" / "ppo_tiny.yaml")
-TINY = ["--hyperparams", TINY_HP, "--no-final-eval", "--no-progress", "--val-seeds", "2",
-        "--scenario", "default", "--scenario", "outage"]
-
-
-def _train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
-
-
-def _history(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "eval_history.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    res = _train("--timesteps", "8192", "--eval-every", "4096", "--checkpoint-every", "4096", "--output", str(out),
-                 "--run-name", "tiny", "--seed", "3", *TINY)
-    assert res.returncode == 0, res.stderr
-    return out / "tiny"
+from tests.ppo.conftest import ROOT, TINY, _history, _train  # noqa: F401  (tiny_run: tests/ppo/conftest.py)
 
 
 def test_run_folder_records_everything(tiny_run: Path) -> None:
@@ -123,7 +99,7 @@ def test_ctrl_c_saves_before_exiting(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--scenario", "nope"], "unknown scenario 'nope': use one of"),
-        (["--n-envs", "100"], "batch_size = 8192 does not divide the rollout"),
+        (["--hp", "batch_size=1000"], "batch_size = 1000 does not divide the rollout"),
         (["--hyperparams", "/nonexistent.yaml"], "cannot read"),
         (["--resume", "/"], "is not a run folder"),
         (["--seed", "-1"], "--seed = -1: must be >= 0"),
