@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .contracts import SLAConfig
+
 NonNeg = Annotated[float, Field(ge=0.0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -277,6 +279,8 @@ class TierConfig(_Strict):
     retry_share: Share = 0.5
     """Share of throttled demand that retries later; the rest is lost."""
     churn: ChurnConfig = ChurnConfig()
+    sla: SLAConfig | None = None
+    """Service-level agreement and its credits (Rationing-v1, :mod:`envs.contracts`); None = best effort."""
 
 
 class ServingConfig(_Strict):
@@ -294,6 +298,18 @@ class ServingConfig(_Strict):
     collapse_duration_h: Positive = 2.0
     collapse_capacity_share: Share = 0.25
     """Share of capacity left while collapsed."""
+    collapse_failed_share: Share = 1.0
+    """v1: share of the unserved backlog that fails (errors) in each collapsed step."""
+    max_batch: Annotated[int, Field(ge=1, le=4096)] = 64
+    """v1: batch size of the serving engine at full occupancy (batching curve, :mod:`envs.serving`)."""
+    full_batch_speedup: Annotated[float, Field(ge=1.0)] = 14.0
+    """v1: tokens/s of a full batch relative to batch 1 (<= max_batch)."""
+
+    @model_validator(mode="after")
+    def _speedup(self) -> ServingConfig:
+        if self.full_batch_speedup > self.max_batch:
+            raise ValueError(f"full_batch_speedup = {self.full_batch_speedup}: must be <= max_batch = {self.max_batch}")
+        return self
 
 
 class ActionConfig(_Strict):
@@ -301,6 +317,8 @@ class ActionConfig(_Strict):
     """Action a in [-1, 1] multiplies the quota by quota_step_factor ** a."""
     quota_min: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     quota_max: Annotated[float, Field(ge=1.0, le=100.0)] = 4.0
+    burst: Literal["rule", "policy"] = "rule"
+    """v1: ``policy`` adds an action entry ordering (+) or releasing (-) burst GPUs; ``rule``: the fixed rule."""
 
 
 class RewardConfig(_Strict):
