@@ -94,7 +94,7 @@ class SLAConfig(_Strict):
     @model_validator(mode="after")
     def _one_slo(self) -> SLAConfig:
         if self.availability is None and self.latency_attainment is None:
-            raise ValueError("sla: give availability, latency_attainment or both")
+            raise ValueError("must declare availability, latency_attainment or both")
         return self
 
 
