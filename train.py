@@ -31,7 +31,7 @@ from agents.common.files import write_json_atomic
 from agents.ppo.checkpoint import CheckpointError, pointer
 from agents.ppo.config import VALIDATION_SEED_BASE, ConfigError, PPOHyperparams, TrainArgs, train_row_seed
 from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions, target_to_env_action
-from agents.ppo.run_folder import new_run, restore, resume_run, save_to
+from agents.ppo.run_folder import new_run, restore, resume_run, run_env_version, save_to
 from agents.ppo.run_policy import RUN_FILE
 
 
@@ -72,7 +72,7 @@ def make_env(run: dict[str, Any], hp: PPOHyperparams):
 
     vec = RationingVecEnv(hp.n_envs, scenario=run["scenarios"], seed=train_row_seed(run["seed"]),
                           randomize=hp.randomize, overrides=run.get("reward_overrides") or None,
-                          stagger=hp.stagger)
+                          stagger=hp.stagger, version=run_env_version(run))
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
@@ -97,14 +97,15 @@ def make_model(env, hp: PPOHyperparams, seed: int, tb_dir: Path | None):
 def warm_start(model, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
     """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
     from agents.ppo.warmstart import clone, collect
-    from agents.rules import TUNED_FILE
+    from agents.rules import tuned_file_for
 
     rule = hp.warm_start
     if rule == "best":
-        rule = json.loads(Path(TUNED_FILE).read_text())["best"]
+        rule = json.loads(tuned_file_for(run_env_version(run)).read_text())["best"]
     t0 = time.perf_counter()
     demos = collect(rule, run["scenarios"], hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
-                    run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]))
+                    run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),
+                    version=run_env_version(run))
     stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"])
     stats.update(rule=rule, seconds=round(time.perf_counter() - t0, 1))
     print(f"warm start: cloned {rule!r} from {stats['samples']:,} decisions (actor MSE {stats['actor_mse']:.4f}, "
@@ -132,7 +133,8 @@ def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds:
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for scenario in scenarios:
-        core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None)
+        core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None,
+                                  version=run_env_version(run))
         out[scenario] = float(rollout(Deterministic(), core, seeds, keys=()).returns.mean())
     return out
 
@@ -270,7 +272,9 @@ def train(args: TrainArgs, report: Callable[[dict[str, Any]], None] | None = Non
 def final_evaluation(run_dir: Path, n_seeds: int) -> None:
     from agents.evaluate.command import evaluate_and_report
 
-    evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation")
+    run = json.loads((run_dir / RUN_FILE).read_text())
+    evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation",
+                        env_version=run_env_version(run))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,11 @@
     python -m agents.evaluate --policy static --policy aimd --policy aimd:untuned \\
         --scenario default --scenario outage --seeds 5 --out runs/eval
 
+``--env-version {0,1}`` (default 1): evaluate on ``Rationing-v1`` or ``Rationing-v0``;
+rules use that version's tuned file (``baselines.json`` / ``baselines-v0.json``) and a
+trained policy made for the other version is refused with one line naming it
+(``checkpoints/ppo-v0`` needs ``--env-version 0``).
+
 ``--policy``: a baseline name (tuned parameters from ``agents/rules/tuned/baselines.json``;
 ``<name>:untuned`` for the defaults; ``baselines`` for all of them) or a path a
 registered loader accepts (see :mod:`agents.evaluate.resolve`). ``--scenario``: a shipped
@@ -66,14 +71,14 @@ from agents.common.seeds import ALL_SCENARIOS, EVAL_SEED_BASE, SeedError
 from agents.evaluate.results import EvaluateError, Evaluation, records
 from agents.evaluate.runner import run_evaluation
 from agents.evaluate.tables import _csv_rows, markdown
-from agents.rules import TUNED_FILE, RuleError
+from agents.rules import RuleError
 
 
 def write_outputs(ev: Evaluation, out: str | Path, plots: bool = True) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(records(ev), indent=1) + "\n")
-    summary = {"scenarios": ev.scenarios, "policies": ev.labels, "n_seeds": ev.n_seeds,
+    summary = {"env_version": ev.env_version, "scenarios": ev.scenarios, "policies": ev.labels, "n_seeds": ev.n_seeds,
                "seeds": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds], "best_baseline": ev.best, "rows": ev.summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     fields, rows = _csv_rows(ev)
@@ -98,11 +103,11 @@ def _slug(text: str) -> str:
 
 def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None, n_seeds: int = 5,
                         out: str | Path = "runs/eval", progress: bool = True, plots: bool = True,
-                        tuned_file: str | Path = TUNED_FILE, reference: bool = True,
-                        overrides: dict[str, Any] | None = None) -> Evaluation:
+                        tuned_file: str | Path | None = None, reference: bool = True,
+                        overrides: dict[str, Any] | None = None, env_version: int = 1) -> Evaluation:
     """Run, write every output into ``out``, print the Markdown tables; returns the evaluation."""
     ev = run_evaluation(policies, scenarios, n_seeds, progress=progress, tuned_file=tuned_file, reference=reference,
-                        overrides=overrides)
+                        overrides=overrides, env_version=env_version)
     write_outputs(ev, out, plots=plots)
     print(markdown(ev))
     print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv" + (", PNG plots" if plots else ""))
@@ -120,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"scenario, repeatable (default: {', '.join(ALL_SCENARIOS)})")
     ap.add_argument("--seeds", type=int, default=5, help="evaluation seeds per scenario (default: 5)")
     ap.add_argument("--out", default="runs/eval", help="output folder (default: runs/eval)")
-    ap.add_argument("--tuned-file", default=str(TUNED_FILE), help="tuned baseline parameters")
+    ap.add_argument("--env-version", type=int, choices=(0, 1), default=1,
+                    help="Rationing-v1 (default) or Rationing-v0")
+    ap.add_argument("--tuned-file", default=None,
+                    help="tuned baseline parameters (default: the shipped file of --env-version)")
     ap.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                     help="add the best tuned baseline when no tuned baseline is among the policies")
     ap.add_argument("--days", type=float, default=None,
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         evaluate_and_report(a.policy or ["baselines"], a.scenario, a.seeds, a.out, progress=a.progress,
-                            plots=a.plots, tuned_file=a.tuned_file, reference=a.reference,
+                            plots=a.plots, tuned_file=a.tuned_file, reference=a.reference, env_version=a.env_version,
                             overrides={"time": {"episode_days": a.days}} if a.days else None)
     except (PolicyError, ScenarioError, SeedError, RuleError, EvaluateError) as exc:
         print(f"error: {exc}", file=sys.stderr)

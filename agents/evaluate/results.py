@@ -38,6 +38,7 @@ class Evaluation:
     n_seeds: int
     summary: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, str | None] = field(default_factory=dict)
+    env_version: int = 1
 
 
 class EvaluateError(ValueError):

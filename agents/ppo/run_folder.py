@@ -45,16 +45,23 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
     """Validate everything, then create the run folder and its run.json."""
     import envs
 
+    if args.env_version not in envs.ENV_IDS:
+        raise ConfigError(f"env_version = {args.env_version}: must be one of {sorted(envs.ENV_IDS)}")
+    v = args.env_version
     for s in args.scenario:
         envs.load_scenario(s, _reward_overrides(args))  # raises ScenarioError with a one-line message
     hp = load_hyperparams(args.hyperparams, args.scenario, {"timesteps": args.timesteps, "n_envs": args.n_envs})
     if hp.n_envs < len(args.scenario):
         raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(args.scenario)})")
-    core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args))
+    try:
+        core = envs.RationingCore(args.scenario[0], 1, overrides=_reward_overrides(args), version=v)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
     for s in args.scenario[1:]:
-        other = ActionLayout.from_params(envs.RationingCore(s, 1).params)
-        if other != layout or envs.RationingCore(s, 1).obs_names != core.obs_names:
+        other_core = envs.RationingCore(s, 1, version=v)
+        other = ActionLayout.from_params(other_core.params)
+        if other != layout or other_core.obs_names != core.obs_names:
             raise ConfigError(f"scenario {s!r}: its tiers, providers or action section differ from "
                               f"{args.scenario[0]!r}; a training mix needs one layout")
     name = args.run_name or f"ppo-{dt.datetime.now():%Y%m%d-%H%M%S}-s{args.seed}"
@@ -73,8 +80,8 @@ def new_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         "scenarios": list(args.scenario),
         "reward_overrides": _reward_overrides(args),
         "seed": args.seed,
-        "env_id": envs.ENV_ID,
-        "env_version": envs.ENV_VERSION,
+        "env_id": envs.ENV_IDS[v],
+        "env_version": v,
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
@@ -98,11 +105,23 @@ def resume_run(args: TrainArgs) -> tuple[Path, dict[str, Any]]:
         run = read_run(run_dir)
     except CheckpointError as exc:
         raise ConfigError(f"--resume {args.resume}: {exc}") from None
-    core = envs.RationingCore(run["scenarios"][0], 1, overrides=run.get("reward_overrides") or None)
-    check_compatible(run, envs.ENV_ID, envs.ENV_VERSION, core.obs_names, where=f"run {str(run_dir)!r}")
+    v = run_env_version(run)
+    core = envs.RationingCore(run["scenarios"][0], 1, overrides=run.get("reward_overrides") or None, version=v)
+    check_compatible(run, envs.ENV_IDS[v], v, core.obs_names, where=f"run {str(run_dir)!r}")
     run["resumed"] = run.get("resumed", []) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
     write_json_atomic(run_dir / RUN_FILE, run)
     return run_dir, run
+
+
+def run_env_version(run: dict[str, Any]) -> int:
+    """The env version a run trains on (runs before Rationing-v1 record 0); one-line error if unknown."""
+    import envs
+
+    v = run.get("env_version", 0)
+    if v not in envs.ENV_IDS:
+        raise ConfigError(f"run {run.get('run_name')!r}: made for env version {v!r}, this code has "
+                          f"{sorted(envs.ENV_IDS)}; use the matching release")
+    return int(v)
 
 
 def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -154,7 +173,8 @@ def restore(run_dir: Path, run: dict[str, Any], model) -> int:
     if folder is None:
         return 0
     ckpt = load_checkpoint(folder)
-    check_compatible(ckpt.manifest, envs.ENV_ID, envs.ENV_VERSION, run["obs_names"], where=f"checkpoint {folder}")
+    v = run_env_version(run)
+    check_compatible(ckpt.manifest, envs.ENV_IDS[v], v, run["obs_names"], where=f"checkpoint {folder}")
     model.policy.load_state_dict(ckpt.policy_state)
     if ckpt.optimizer_state is not None:
         model.policy.optimizer.load_state_dict(ckpt.optimizer_state)
