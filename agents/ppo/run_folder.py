@@ -119,8 +119,8 @@ def run_env_version(run: dict[str, Any]) -> int:
 
     v = run.get("env_version", 0)
     if v not in envs.ENV_IDS:
-        raise ConfigError(f"run {run.get('run_name')!r}: made for env version {v!r}, this code has "
-                          f"{sorted(envs.ENV_IDS)}; use the matching release")
+        raise ConfigError(f"run {run.get('run_name')!r}: made for env version {v!r}, this code has versions "
+                          f"{sorted(envs.ENV_IDS)}; start a new run (or use the matching release)")
     return int(v)
 
 
