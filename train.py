@@ -35,7 +35,7 @@ from agents.ppo import sb3
 from agents.ppo.checkpoint import CheckpointError, pointer_info
 from agents.ppo.config import ConfigError, PPOHyperparams, TrainArgs
 from agents.ppo.parameterisation import ActionLayout
-from agents.ppo.run_folder import new_run, resume_run, scenario_specs
+from agents.ppo.run_folder import new_run, resume_run, run_env_version, scenario_specs
 from agents.ppo.run_policy import RUN_FILE
 from agents.ppo.run_steps import clean_up, finish, restore, save_to, truncate_history
 
@@ -103,18 +103,20 @@ def tensorboard_logger(run_dir: Path, start: int):
 def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
     """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
     from agents.ppo.warmstart import clone, collect
-    from agents.rules import TUNED_FILE
+    from agents.rules import tuned_file_for
 
     rule = hp.warm_start
     if rule == "best":
+        tuned = tuned_file_for(run_env_version(run))
         try:
-            rule = json.loads(Path(TUNED_FILE).read_text())["best"]
+            rule = json.loads(Path(tuned).read_text())["best"]
         except (OSError, ValueError, KeyError, TypeError):
-            raise ConfigError(f"warm_start = best: {TUNED_FILE} names no best rule (run python -m agents.tune)") \
+            raise ConfigError(f"warm_start = best: {tuned} names no best rule (run python -m agents.tune)") \
                 from None
     t0 = time.perf_counter()
     demos = collect(rule, scenario_specs(run_dir, run), hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
-                    run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]))
+                    run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),
+                    version=run_env_version(run))
     kill_point("warm_start")
     stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"])
     stats.update(rule=rule, seconds=round(time.perf_counter() - t0, 1))
@@ -193,9 +195,11 @@ def final_evaluation(run_dir: Path, n_seeds: int, progress: bool = True, all_plo
     from agents.evaluate.command import evaluate_and_report
     from agents.ppo.run_policy import read_run
 
-    scenarios = list(dict.fromkeys([*ALL_SCENARIOS, *scenario_specs(run_dir, read_run(run_dir))]))
+    run = read_run(run_dir)
+    scenarios = list(dict.fromkeys([*ALL_SCENARIOS, *scenario_specs(run_dir, run)]))
     evaluate_and_report([str(run_dir), "baselines"], scenarios=scenarios, n_seeds=n_seeds, out=run_dir / "evaluation",
-                        progress=progress, plots="all" if all_plots else "headline", overwrite=True)
+                        progress=progress, plots="all" if all_plots else "headline", overwrite=True,
+                        env_version=run_env_version(run))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,9 +3,11 @@
     python benchmarks/env_throughput.py [--seconds 2] [--scenario default]
 
 For each batch size N it steps ``RationingVectorEnv`` (the Gymnasium vector view,
-same-step auto-reset included) and, in the same process, Gymnasium's native
-numpy ``CartPoleVectorEnv`` at the same N as a reference, and prints both and
-their ratio. Also the single ``RationingEnv`` and the stable-baselines3
+same-step auto-reset included) of ``Rationing-v0`` and ``Rationing-v1`` (the two
+measured in alternating rounds, best round kept, so that load from other
+processes hits both alike) and, in the same process, Gymnasium's native numpy
+``CartPoleVectorEnv`` at the same N as a reference, and prints them and the
+ratios v1/v0 and v1/CartPole. Also the single ``RationingEnv`` and the stable-baselines3
 ``RationingVecEnv``. Run with one BLAS/OpenMP thread (set below) on one core.
 """
 
@@ -37,6 +39,18 @@ def _rate(step, n: int, seconds: float) -> float:
     return count * n / (time.perf_counter() - start)
 
 
+def _rates_v0_v1(n: int, scenario: str, seconds: float, rounds: int = 10) -> tuple[float, float]:
+    """Best-round env-steps/s of v0 and v1 at batch size n, measured alternately."""
+    best = [0.0, 0.0]
+    envs_ = [envs.RationingVectorEnv(n, scenario=scenario, version=v) for v in (0, 1)]
+    for _ in range(rounds):
+        for v, env in enumerate(envs_):
+            env.reset(seed=0)
+            act = np.zeros((n, env.core.action_size), np.float32)
+            best[v] = max(best[v], _rate(lambda env=env, act=act: env.step(act), n, seconds / rounds))
+    return best[0], best[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
@@ -44,17 +58,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,64,1024,16384")
     args = parser.parse_args()
 
-    print(f"{'N':>7} {'Rationing steps/s':>18} {'CartPole steps/s':>17} {'ratio':>7}")
+    print(f"{'N':>7} {'v0 steps/s':>12} {'v1 steps/s':>12} {'v1/v0':>6} {'CartPole steps/s':>17} {'v1/CartPole':>11}")
     for n in [int(s) for s in args.sizes.split(",")]:
-        env = envs.RationingVectorEnv(n, scenario=args.scenario)
-        env.reset(seed=0)
-        act = np.zeros((n, len(env.tier_names)), np.float32)
-        ours = _rate(lambda env=env, act=act: env.step(act), n, args.seconds)
+        v0, v1 = _rates_v0_v1(n, args.scenario, 2 * args.seconds)
         cart = CartPoleVectorEnv(num_envs=n)
         cart.reset(seed=0)
         cact = np.zeros(n, np.int64)
         ref = _rate(lambda cart=cart, cact=cact: cart.step(cact), n, args.seconds)
-        print(f"{n:>7} {ours:>18,.0f} {ref:>17,.0f} {ours / ref:>7.2f}")
+        print(f"{n:>7} {v0:>12,.0f} {v1:>12,.0f} {v1 / v0:>6.2f} {ref:>17,.0f} {v1 / ref:>11.2f}")
 
     single = envs.RationingEnv(args.scenario)
     single.reset(seed=0)

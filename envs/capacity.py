@@ -97,6 +97,30 @@ def burst_step(p: Params, state: BurstState, t: np.ndarray, last_utilisation: np
     return BurstState(gpus - release, pipeline)
 
 
+def burst_policy_step(p: Params, state: BurstState, t: np.ndarray, burst_action: np.ndarray) -> BurstState:
+    """Rationing-v1 with ``action.burst: policy``: the policy orders or releases burst GPUs.
+
+    ``burst_action`` (N,) in [-1, 1] (clipped): ``a > 0`` orders ``a x burst.step_gpus``
+    (up to ``max_gpus`` including orders in flight), arriving ``delay_steps`` later;
+    ``a < 0`` releases ``-a x step_gpus`` of the GPUs serving now. Same lead time and
+    premium rent as the fixed rule, whose decision is ``a = +1`` above
+    ``buy_above_utilisation``, ``-1`` under ``release_below_utilisation``, else 0.
+    """
+    if p.burst_max_gpus <= 0.0:
+        return state
+    a = np.minimum(np.maximum(burst_action, -1.0), 1.0)
+    rows = np.arange(t.shape[0])
+    slot = t % p.burst_delay_steps
+    pipeline = state.pipeline.copy()
+    gpus = state.gpus + pipeline[rows, slot]
+    pipeline[rows, slot] = 0.0
+    room = np.maximum(p.burst_max_gpus - gpus - row_sum(pipeline), 0.0)
+    order = np.minimum(p.burst_step_gpus * np.maximum(a, 0.0), room)
+    release = np.minimum(p.burst_step_gpus * np.maximum(-a, 0.0), gpus)
+    pipeline[rows, slot] = order
+    return BurstState(gpus - release, pipeline)
+
+
 def capacity_tokens(p: Params, available_gpus: np.ndarray, burst_gpus: np.ndarray) -> np.ndarray:
     """(N,) tokens the fleet can serve this step when serving normally (the core applies a collapse)."""
     return (row_sum(available_gpus) + burst_gpus) * p.tokens_per_gpu_step

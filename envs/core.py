@@ -6,6 +6,13 @@
 :mod:`~envs.reward`) in :meth:`RationingCore.step`. The single Gymnasium env, the
 Gymnasium vector env and the stable-baselines3 ``VecEnv`` are thin views of it.
 
+The env version is a constructor argument (``version=0`` or ``1``, compiled into
+the params): v0's code path is unchanged; v1 adds SLA credits
+(:mod:`~envs.contracts`), failed requests, batching interference
+(:func:`~envs.serving.serve_v1`) and, with ``action.burst: policy``, a burst
+action (:func:`~envs.capacity.burst_policy_step`), each a pure function composed
+here under an ``if`` on the version.
+
 Randomness is counter-based (:mod:`~envs.rng`): env row k with seed s follows the
 same trajectory whatever N is, and a reset without a seed starts the next
 episode of the same stream (episode index + 1).
@@ -20,7 +27,8 @@ import numpy as np
 
 from . import observation
 from .arrays import row_sum
-from .capacity import BurstState, ProviderState, burst_step, capacity_tokens, provider_step
+from .capacity import BurstState, ProviderState, burst_policy_step, burst_step, capacity_tokens, provider_step
+from .contracts import SLAState, broadcast_schedules, sla_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
 from .params import Params, compile_params
@@ -28,7 +36,7 @@ from .quota import admit, apply_action
 from .reward import reward
 from .rng import CounterRNG, episode_keys
 from .scenario import Scenario, _deep_merge, load_scenario
-from .serving import CollapseState, collapse_step, latency_attainment, serve
+from .serving import CollapseState, collapse_step, latency_attainment, serve, serve_v1
 from .trace import Replay, load_replay
 from .user_response import UserState, split_throttled, user_step
 
@@ -50,6 +58,11 @@ SCALAR_INFO_KEYS = (
 )
 #: Per-provider info key, shape (N, P).
 PROVIDER_INFO_KEYS = ("provider_gpus", "reclaimed_share")
+#: Per-tier info keys Rationing-v1 adds, (N, T).
+V1_TIER_INFO_KEYS = ("failed_tokens", "collapse_failed_tokens", "sla_credit_usd", "sla_availability",
+                     "sla_latency_attainment")
+#: Scalar info keys Rationing-v1 adds, (N,).
+V1_SCALAR_INFO_KEYS = ("sla_credit_total_usd", "burst_on_order_gpus", "batch_occupancy")
 
 
 def _rand_scale(bounds: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -68,6 +81,7 @@ class RationingCore:
         overrides: nested mapping merged over the scenario before validation.
         trace: a request trace to replay as fresh demand (overrides the
             scenario's ``demand.trace.path``; formats and mapping in :mod:`envs.trace`).
+        version: 0 (``Rationing-v0``, the default here) or 1 (``Rationing-v1``).
     """
 
     def __init__(
@@ -77,6 +91,7 @@ class RationingCore:
         randomize: bool = False,
         overrides: dict[str, Any] | None = None,
         trace: str | Path | None = None,
+        version: int = 0,
     ) -> None:
         if int(num_envs) < 1:
             raise ValueError(f"num_envs = {num_envs}: must be >= 1")
@@ -84,7 +99,8 @@ class RationingCore:
             over = {"demand": {"trace": {"path": str(Path(trace).resolve())}}}
             overrides = over if not overrides else _deep_merge(overrides, over)
         self.scenario = load_scenario(scenario, overrides)
-        self.params: Params = compile_params(self.scenario)
+        self.params: Params = compile_params(self.scenario, version)
+        self.version = version
         self.replay: Replay | None = load_replay(self.scenario, self.params)
         self.num_envs = n = int(num_envs)
         self.randomize = bool(randomize)
@@ -92,9 +108,13 @@ class RationingCore:
         P, T = p.n_providers, p.n_tiers
         self.tier_names: list[str] = list(p.tier_names)
         self.provider_names: list[str] = list(p.provider_names)
-        self.obs_names: list[str] = observation.names(p.provider_names, p.tier_names)
+        self.obs_names: list[str] = observation.names(p.provider_names, p.tier_names, version)
         self.obs_size = len(self.obs_names)
         self.n_tiers = T
+        self.action_size = p.action_size
+        v1 = version >= 1
+        self.tier_info_keys = TIER_INFO_KEYS + (V1_TIER_INFO_KEYS if v1 else ())
+        self.scalar_info_keys = SCALAR_INFO_KEYS + (V1_SCALAR_INFO_KEYS if v1 else ())
 
         self._rng = CounterRNG(n, 3 * P + 3 * T)
         self._reset_rng = CounterRNG(n, 5)
@@ -116,6 +136,8 @@ class RationingCore:
         self.retry_pool_tokens = np.zeros((n, T), F32)
         self.burst_excess = np.zeros((n, T), F32)
         self.last_utilisation = np.zeros(n, F32)
+        self.sla = SLAState(*(np.zeros((n, T), F32) for _ in range(3)))
+        self._sla_schedules = broadcast_schedules(p.sla, n) if v1 else None
         self.obs = np.zeros((n, self.obs_size), F32)
         self.info: dict[str, np.ndarray] = {}
 
@@ -151,6 +173,9 @@ class RationingCore:
         self.retry_pool_tokens = self.retry_pool_tokens.copy()
         self.burst_excess = self.burst_excess.copy()
         self.last_utilisation = self.last_utilisation.copy()
+        self.sla = SLAState(*(a.copy() for a in self.sla))
+        for a in self.sla:
+            a[rows] = 0.0
         self.t[rows] = 0 if start_steps is None else np.asarray(start_steps, np.int64)[rows] % self.params.episode_steps
         if self.randomize:
             u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
@@ -186,6 +211,9 @@ class RationingCore:
             traced = rep.table[(self.t[rows] + self.trace_offset[rows]) % rep.period] * self.scales[0, rows][:, None]
             demand = np.where(rep.covered, traced, demand)
         buf = np.zeros((m, self.obs_size), F32)
+        if self.version >= 1:
+            one = np.ones((m, p.n_tiers), F32)
+            observation.build_v1(p, buf, np.zeros(m, F32), one, one)
         observation.build(
             p, buf, week_step, avail, np.zeros(m, F32), np.zeros(m, F32), np.zeros(m, F32), demand,
             np.zeros((m, p.n_tiers), F32), np.full((m, p.n_tiers), p.base_latency_s, F32),
@@ -196,7 +224,10 @@ class RationingCore:
 
     # ------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Advance every env one step with ``actions`` (N, T) in [-1, 1].
+        """Advance every env one step with ``actions`` (N, action_size) in [-1, 1].
+
+        ``action_size`` is T, or T + 1 on v1 with ``action.burst: policy`` (the
+        last entry orders or releases burst GPUs).
 
         Returns ``(obs, reward, terminated, truncated, info)`` with arrays of
         shape (N, obs_size), (N,), (N,), (N,) and the info dict of
@@ -212,18 +243,26 @@ class RationingCore:
         demand_scale, capacity_scale, reclaim_scale, agentic_scale = self.scales
 
         actions = np.asarray(actions, dtype=F32)
-        if actions.shape != (self.num_envs, p.n_tiers):
-            actions = actions.reshape(self.num_envs, p.n_tiers)
+        v1 = self.version >= 1
+        if actions.shape != (self.num_envs, self.action_size):
+            actions = actions.reshape(self.num_envs, self.action_size)
         if np.isnan(actions).any():  # refused before any state changes: a NaN would poison the row until reset
-            row, tier = (int(i) for i in np.argwhere(np.isnan(actions))[0])
-            raise ValueError(f"action is NaN at row {row}, tier {p.tier_names[tier]!r}: actions must be numbers "
+            row, col = (int(i) for i in np.argwhere(np.isnan(actions))[0])
+            what = f"tier {p.tier_names[col]!r}" if col < p.n_tiers else "the burst order"
+            raise ValueError(f"action is NaN at row {row}, {what}: actions must be numbers "
                              "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
+        if p.burst_policy:
+            burst_action = actions[:, -1]
+            actions = actions[:, : p.n_tiers]
         quota = apply_action(p, self.quota_multiplier, actions)
         collapsed = self.collapse.collapse_remaining_steps > 0
 
         prov = provider_step(p, self.providers, t, week_step, u[:, s[0]], u[:, s[1]], u[:, s[2]],
                              capacity_scale, reclaim_scale)
-        burst = burst_step(p, self.burst, t, self.last_utilisation)
+        if p.burst_policy:
+            burst = burst_policy_step(p, self.burst, t, burst_action)
+        else:
+            burst = burst_step(p, self.burst, t, self.last_utilisation)
         uncollapsed_cap = capacity_tokens(p, prov.available_gpus, burst.gpus)
         cap = uncollapsed_cap * np.where(collapsed, F32(p.collapse_capacity_share), F32(1.0))
 
@@ -241,13 +280,27 @@ class RationingCore:
         demand = fresh + retry.returning_tokens
         adm = admit(p, demand, users, quota)
         thr = split_throttled(p, adm.throttled_tokens)
-        srv = serve(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap)
+        if v1:
+            srv1 = serve_v1(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap, collapsed)
+            srv = srv1.base
+            failed = srv.timed_out_tokens + srv1.collapse_failed_tokens
+            failed_share = failed / np.maximum(srv.served_tokens + failed, 1.0)
+        else:
+            srv = serve(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap)
+            failed_share = None
         coll = collapse_step(p, self.collapse, srv.pressure)
-        usr = user_step(p, self.users, adm.throttled_user_share, srv.latency_s)
+        usr = user_step(p, self.users, adm.throttled_user_share, srv.latency_s, failed_share)
         attainment = latency_attainment(p, srv.latency_s)
         late = srv.served_tokens * (1.0 - attainment)
         led = ledger(p, users, srv.served_tokens, prov.billed_gpus, burst.gpus)
-        rew = reward(p, led.margin_usd, late, usr.churned_users)
+        if v1:
+            within = srv.served_tokens - late
+            sla = sla_step(self._sla_schedules, self.sla, srv.served_tokens, failed, within, led.revenue_usd)
+            credit_total = row_sum(sla.credit_usd)
+            rew = reward(p, led.margin_usd, late, usr.churned_users, credit_total)
+            self.sla = sla.state
+        else:
+            rew = reward(p, led.margin_usd, late, usr.churned_users)
 
         # commit state
         self.providers = prov.state
@@ -264,6 +317,9 @@ class RationingCore:
         terminated = np.zeros(self.num_envs, dtype=bool)
 
         next_week_step = (p.start_week_step + self.t) % p.steps_per_week
+        if v1:
+            on_order = row_sum(burst.pipeline)
+            observation.build_v1(p, self.obs, on_order, sla.availability, sla.latency_attainment)
         observation.build(
             p, self.obs, next_week_step, prov.available_gpus, burst.gpus, srv.utilisation,
             coll.collapse_remaining_steps > 0, demand, srv.queue_tokens, srv.latency_s,
@@ -310,4 +366,15 @@ class RationingCore:
             "provider_gpus": prov.available_gpus,
             "reclaimed_share": prov.reclaimed_share,
         }
+        if v1:
+            self.info.update({
+                "failed_tokens": failed,
+                "collapse_failed_tokens": srv1.collapse_failed_tokens,
+                "sla_credit_usd": sla.credit_usd,
+                "sla_availability": sla.availability,
+                "sla_latency_attainment": sla.latency_attainment,
+                "sla_credit_total_usd": credit_total,
+                "burst_on_order_gpus": on_order,
+                "batch_occupancy": srv1.occupancy,
+            })
         return self.obs, rew.reward, terminated, truncated, self.info

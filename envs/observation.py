@@ -25,20 +25,38 @@ Every entry is clipped to the bounds given by :func:`bounds` (finite, generous).
 uses them too) and re-exported here.
 
 Size: ``7 + P + 6 T`` (45 for 2 providers and 6 tiers).
+
+Rationing-v1 appends (so every v0 index keeps its place): ``burst_on_order``
+(burst GPUs ordered and not yet serving / total contracted GPUs), then the blocks
+``sla_availability/<tier>`` and ``sla_latency_attainment/<tier>`` (running
+attainments since the episode start, :mod:`envs.contracts`), 0..1. Size
+``8 + P + 8 T`` (58 for 2 providers and 6 tiers).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .observation_layout import TIER_BLOCKS, bounds, names
+from .observation_layout import TIER_BLOCKS, V1_TIER_BLOCKS, bounds, names
 from .params import Params
 
-__all__ = ["TIER_BLOCKS", "bounds", "build", "names", "size", "tier_block"]
+__all__ = ["TIER_BLOCKS", "V1_TIER_BLOCKS", "bounds", "build", "build_v1", "names", "size", "tier_block"]
 
 
 def size(p: Params) -> int:
-    return 7 + p.n_providers + 6 * p.n_tiers
+    v0 = 7 + p.n_providers + 6 * p.n_tiers
+    return v0 if p.env_version == 0 else v0 + 1 + len(V1_TIER_BLOCKS) * p.n_tiers
+
+
+def build_v1(p: Params, out: np.ndarray, on_order_gpus: np.ndarray, availability: np.ndarray,
+             latency_attainment: np.ndarray) -> None:
+    """Fill the v1 entries after the v0 layout (call before :func:`build`, which clips every entry)."""
+    b = 7 + p.n_providers + 6 * p.n_tiers
+    T = p.n_tiers
+    out[:, b] = on_order_gpus
+    out[:, b] *= 1.0 / float(p.contracted_gpus.sum())
+    out[:, b + 1 : b + 1 + T] = availability
+    out[:, b + 1 + T : b + 1 + 2 * T] = latency_attainment
 
 
 def tier_block(p: Params, block: str) -> slice:

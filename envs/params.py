@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .contracts import Schedules, compile_schedules
 from .observation_layout import bounds
 from .scenario import Scenario
 
@@ -129,6 +130,19 @@ class Params:
     # observation bounds, (obs_size,) each
     obs_low: np.ndarray
     obs_high: np.ndarray
+    # version and the Rationing-v1 world (unused by v0)
+    env_version: int = 0
+    burst_policy: bool = False
+    """v1 with ``action.burst: policy``: the last action entry orders/releases burst GPUs."""
+    batch_latency_floor: float = 1.0
+    """v1: latency of batch 1 relative to a full batch, ``full_batch_speedup / max_batch``."""
+    collapse_failed_share: float = 0.0
+    sla: Schedules | None = None
+    """v1: the tiers' SLA credit schedules (:mod:`envs.contracts`)."""
+
+    @property
+    def action_size(self) -> int:
+        return self.n_tiers + int(self.burst_policy)
 
 
 def _hour_shape(hourly: list[float], hours: np.ndarray) -> np.ndarray:
@@ -208,8 +222,15 @@ def _event_table(sc: Scenario) -> np.ndarray:
     return _f32(table)
 
 
-def compile_params(sc: Scenario) -> Params:
-    """Convert a scenario into the arrays used by the batched step function."""
+ENV_VERSIONS = (0, 1)
+
+
+def compile_params(sc: Scenario, version: int = 0) -> Params:
+    """Convert a scenario into the arrays used by the batched step function of env ``version``."""
+    if version not in ENV_VERSIONS:
+        raise ValueError(f"version = {version!r}: must be one of {list(ENV_VERSIONS)}")
+    if version == 0 and sc.action.burst != "rule":
+        raise ValueError(f"scenario {sc.name!r}: action.burst = {sc.action.burst!r} needs Rationing-v1 (version 1)")
     dt_h = sc.time.step_minutes / 60.0
     dt_day = dt_h / 24.0
     dt_month = dt_day / DAYS_PER_MONTH
@@ -242,7 +263,7 @@ def compile_params(sc: Scenario) -> Params:
     contracted = _f32([p.contracted_gpus for p in provs])
     step_minutes = sc.time.step_minutes
     rz = sc.randomization
-    obs_low, obs_high = bounds(len(provs), len(tiers), sc.action.quota_min, sc.action.quota_max)
+    obs_low, obs_high = bounds(len(provs), len(tiers), sc.action.quota_min, sc.action.quota_max, version)
     return Params(
         scenario=sc,
         tier_names=tuple(sc.tier_names),
@@ -328,4 +349,9 @@ def compile_params(sc: Scenario) -> Params:
         randomization=_f32([rz.demand_scale, rz.capacity_scale, rz.reclaim_scale, rz.agentic_scale]),
         obs_low=obs_low,
         obs_high=obs_high,
+        env_version=version,
+        burst_policy=version >= 1 and sc.action.burst == "policy",
+        batch_latency_floor=float(sc.serving.full_batch_speedup / sc.serving.max_batch) if version >= 1 else 1.0,
+        collapse_failed_share=float(sc.serving.collapse_failed_share) if version >= 1 else 0.0,
+        sla=compile_schedules([t.sla for t in tiers]) if version >= 1 else None,
     )

@@ -11,16 +11,19 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .core import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, RationingCore
+from .core import PROVIDER_INFO_KEYS, RationingCore
 from .render import Dashboard
 from .scenario import Scenario
 
 ENV_ID = "Rationing-v0"
 ENV_VERSION = 0
+ENV_IDS = {0: "Rationing-v0", 1: "Rationing-v1"}
+"""Registered id of each env version (``RationingEnv(version=...)``); v1 is the current world."""
+LATEST_VERSION = 1
 
 
 def _spaces(core: RationingCore) -> tuple[spaces.Box, spaces.Box]:
-    action = spaces.Box(-1.0, 1.0, shape=(core.n_tiers,), dtype=np.float32)
+    action = spaces.Box(-1.0, 1.0, shape=(core.action_size,), dtype=np.float32)
     obs = spaces.Box(core.params.obs_low, core.params.obs_high, dtype=np.float32)
     return action, obs
 
@@ -131,7 +134,29 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
-    * v0: initial version.
+    Rationing-v1 (``gymnasium.make("Rationing-v1", ...)`` or ``version=1``) adds:
+    SLA credits charged in the reward (:mod:`envs.contracts`; info
+    ``sla_credit_usd``, ``sla_availability``, ``sla_latency_attainment`` per tier,
+    ``sla_credit_total_usd``); failed requests (``failed_tokens`` = timed out +
+    ``collapse_failed_tokens``) that lower availability and frustrate users at
+    least as much as throttling; batching interference (every tier's latency
+    grows with total admitted load, ``batch_occupancy``; :mod:`envs.serving`);
+    with ``action.burst: policy`` one more action entry (index T) ordering
+    (``a > 0``: ``a x burst.step_gpus``) or releasing (``a < 0``) burst GPUs, and
+    ``burst_on_order_gpus``. The v1 observation appends ``burst_on_order`` and the
+    running SLA attainments per tier (``8 + P + 8 T`` entries, 58 by default;
+    :mod:`envs.observation`); v0's indices keep their place. Token identity on v1:
+    ``queue_before + admitted = served + failed + queue_after``.
+
+    ## Version History
+
+    | version | change                                                                   |
+    |---------|--------------------------------------------------------------------------|
+    | v0      | initial version                                                          |
+    | v1      | SLA contracts with credits; failed requests that cost (availability,     |
+    |         | churn); batching interference on every tier; burst capacity as an        |
+    |         | optional action (``action.burst: policy``); observation + burst GPUs on  |
+    |         | order and running SLA attainments                                        |
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 30, "env_version": ENV_VERSION}
@@ -143,10 +168,12 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         overrides: dict[str, Any] | None = None,
         render_mode: str | None = None,
         trace: str | Path | None = None,
+        version: int = ENV_VERSION,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r}: one of {self.metadata['render_modes']} or None")
-        self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides, trace=trace)
+        self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides, trace=trace, version=version)
+        self.metadata = {**self.metadata, "env_version": version}
         self.action_space, self.observation_space = _spaces(self.core)
         self.render_mode = render_mode
         # the episode so far, kept only when rendering (envs.render)
@@ -205,13 +232,8 @@ def row_info(info: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     Array entries are views of arrays the core allocated for that step alone (it
     never writes into them again), so no copy is needed.
     """
-    out: dict[str, Any] = {key: info[key][k] for key in _ARRAY_KEYS}
-    for key in SCALAR_INFO_KEYS:
-        out[key] = float(info[key][k])
-    return out
-
-
-_ARRAY_KEYS = TIER_INFO_KEYS + PROVIDER_INFO_KEYS
+    # (N,) arrays are scalar keys (a float per row), (N, T) and (N, P) ones arrays (v1 adds keys of both kinds)
+    return {key: (float(v[k]) if v.ndim == 1 else v[k]) for key, v in info.items()}
 
 
 class RationingVectorEnv(VectorEnv):
@@ -244,6 +266,7 @@ class RationingVectorEnv(VectorEnv):
         trace: str | Path | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        version: int = ENV_VERSION,
     ) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode = {render_mode!r}: the vector env does not render (use RationingEnv)")
@@ -252,14 +275,16 @@ class RationingVectorEnv(VectorEnv):
             raise ValueError(f"autoreset_mode = {autoreset_mode!r}: one of {', '.join(m.value for m in modes)}")
         if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or int(max_episode_steps) < 1):
             raise ValueError(f"max_episode_steps = {max_episode_steps!r}: must be a positive int or None")
-        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides, trace=trace)
+        self.core = RationingCore(scenario, num_envs, randomize=randomize, overrides=overrides, trace=trace,
+                                  version=version)
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
-        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode, "env_version": version}
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         every = np.ones(num_envs, dtype=bool)
         every.flags.writeable = False
-        self._masks = {f"_{k}": every for k in _ARRAY_KEYS + SCALAR_INFO_KEYS}  # every row, every step
+        keys = self.core.tier_info_keys + PROVIDER_INFO_KEYS + self.core.scalar_info_keys
+        self._masks = {f"_{k}": every for k in keys}  # every row, every step
         self._pending = np.zeros(num_envs, dtype=bool)  # NEXT_STEP: rows that start a new episode next step
         self.single_action_space, self.single_observation_space = _spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)

@@ -43,6 +43,7 @@ class RationingVecEnv(VecEnv):
             week (its first episode is shorter), so that a training batch covers
             every time of week rather than all rows stepping in lockstep from
             Monday 00:00. Later episodes are whole. Off by default (evaluation).
+        version: env version, 0 (``Rationing-v0``, the default here) or 1.
     """
 
     def __init__(
@@ -54,12 +55,14 @@ class RationingVecEnv(VecEnv):
         overrides: dict[str, Any] | None = None,
         full_info: bool = False,
         stagger: bool = False,
+        version: int = 0,
     ) -> None:
         scenarios = list(scenario) if isinstance(scenario, (list, tuple)) else [scenario]
         if not 1 <= len(scenarios) <= num_envs:
             raise ValueError(f"scenario: {len(scenarios)} scenarios need 1 <= count <= num_envs = {num_envs}")
         sizes = [num_envs // len(scenarios) + (i < num_envs % len(scenarios)) for i in range(len(scenarios))]
-        self.cores = [RationingCore(s, k, randomize=randomize, overrides=overrides) for s, k in zip(scenarios, sizes)]
+        self.cores = [RationingCore(s, k, randomize=randomize, overrides=overrides, version=version)
+                      for s, k in zip(scenarios, sizes)]
         self.core = self.cores[0]
         for c in self.cores[1:]:
             if c.obs_names != self.core.obs_names:

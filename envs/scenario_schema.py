@@ -9,33 +9,12 @@ are in :mod:`envs.scenario`, which re-exports every model.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-# Every number is finite (``allow_inf_nan=False``) and of a representable size: with these bounds a
-# scenario that passes validation never produces a non-finite observation, reward or info value
-# (tests/envs/test_scenario_values.py steps random scenarios drawn up to the bounds).
-MAX_VALUE = 1e12
-MIN_POSITIVE = 1e-9
-NonNeg = Annotated[float, Field(ge=0.0, le=MAX_VALUE)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(ge=MIN_POSITIVE, le=MAX_VALUE)]
-Money = Annotated[float, Field(ge=0.0, le=1e6)]
-"""Prices, rents and costs in US dollars (per month, GPU hour or million tokens)."""
-Rate = Annotated[float, Field(ge=0.0, le=1e4)]
-"""Events or fractions per day, week or month."""
-Hours = Annotated[float, Field(ge=1e-6, le=1e6)]
-"""Durations, memories and decay times (hours or days)."""
-Big = Annotated[float, Field(ge=0.0, le=1e6)]
-
-
-def _range(lo: float, hi: float) -> Any:
-    return Annotated[float, Field(ge=lo, le=hi)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+from .contracts import SLAConfig
+from .scenario_types import MAX_VALUE, MIN_POSITIVE, Big, Hours, Money, NonNeg, Positive, Rate, Share, _range, _Strict  # noqa: F401
 
 
 # ----------------------------------------------------------------------------- time
@@ -293,6 +272,8 @@ class TierConfig(_Strict):
     retry_share: Share = 0.5
     """Share of throttled demand that retries later; the rest is lost."""
     churn: ChurnConfig = ChurnConfig()
+    sla: SLAConfig | None = None
+    """Service-level agreement and its credits (Rationing-v1, :mod:`envs.contracts`); None = best effort."""
 
 
 class ServingConfig(_Strict):
@@ -310,6 +291,18 @@ class ServingConfig(_Strict):
     collapse_duration_h: Hours = 2.0
     collapse_capacity_share: Share = 0.25
     """Share of capacity left while collapsed."""
+    collapse_failed_share: Share = 1.0
+    """v1: share of the unserved backlog that fails (errors) in each collapsed step."""
+    max_batch: Annotated[int, Field(ge=1, le=4096)] = 64
+    """v1: batch size of the serving engine at full occupancy (batching curve, :mod:`envs.serving`)."""
+    full_batch_speedup: Annotated[float, Field(ge=1.0)] = 14.0
+    """v1: tokens/s of a full batch relative to batch 1 (<= max_batch)."""
+
+    @model_validator(mode="after")
+    def _speedup(self) -> ServingConfig:
+        if self.full_batch_speedup > self.max_batch:
+            raise ValueError(f"full_batch_speedup = {self.full_batch_speedup}: must be <= max_batch = {self.max_batch}")
+        return self
 
 
 class ActionConfig(_Strict):
@@ -317,6 +310,8 @@ class ActionConfig(_Strict):
     """Action a in [-1, 1] multiplies the quota by quota_step_factor ** a."""
     quota_min: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     quota_max: Annotated[float, Field(ge=1.0, le=100.0)] = 4.0
+    burst: Literal["rule", "policy"] = "rule"
+    """v1: ``policy`` adds an action entry ordering (+) or releasing (-) burst GPUs; ``rule``: the fixed rule."""
 
 
 class RewardConfig(_Strict):

@@ -1,6 +1,28 @@
 """Serving and latency: per-tier queues, weighted fair sharing, latency, collapse.
 
 Pure functions over batched arrays: ``N`` environments, ``T`` tiers.
+
+**Batching interference (Rationing-v1, :func:`serve_v1`).** Continuous batching
+puts every admitted request in the same batch, so per-token latency of *every*
+tier grows with the total load, whatever its priority. The curve: with batch
+occupancy ``U = min(total backlog / capacity, 1)`` the engine runs a batch of
+``b = 1 + (B - 1) U`` (``B = serving.max_batch``, 64) and a step's time grows
+linearly with the batch (memory-bound decode: weights read once per step, KV cache
+per sequence), ``t(b) = t(1) (1 + k (b - 1))``. docs/calibration.md ("Capacity and
+cost", latency cost of batching): batch 64 gives about 14x the tokens/s of batch 1
+(``serving.full_batch_speedup``), so ``t(64) / t(1) = 64 / 14 = 4.6`` (about 4x).
+The scenario's ``base_latency_s`` is the latency at full occupancy (the operating
+point ``tokens_per_gpu_s`` is measured at), so the service-time factor is::
+
+    batching(U) = t(b) / t(B) = floor + (1 - floor) U,   floor = speedup / B = 0.22
+
+i.e. an idle service answers in 22% of ``base_latency_s`` and every tier slows
+toward ``base_latency_s`` as admitted load (any tier's) fills the batch. Priority
+queueing stays on top of it: v1 latency of tier i is
+``base_latency_s x batching(U) / (1 - u_i) + wait_i`` (u_i: load of tiers of
+priority >= i, as in v0). v1 also fails work in a collapse: each collapsed step a
+``collapse_failed_share`` of the backlog left unserved errors out (failed
+requests, with the timed-out tokens: ``info["failed_tokens"]``).
 """
 
 from __future__ import annotations
@@ -88,6 +110,53 @@ def serve(
     util = row_sum(served) / cap
     pressure = row_sum(backlog) / np.maximum(uncollapsed_capacity_tokens, 1.0)
     return ServingStep(served, queue, timed_out, latency, util, pressure)
+
+
+class ServingStepV1(NamedTuple):
+    base: ServingStep
+    collapse_failed_tokens: np.ndarray
+    """(N, T) unserved tokens that failed in a collapse this step."""
+    occupancy: np.ndarray
+    """(N,) batch occupancy U (total backlog / capacity, at most 1)."""
+
+
+def batching_factor(p: Params, occupancy: np.ndarray) -> np.ndarray:
+    """(N,) service-time factor of the batching curve (module docstring), 1 at full occupancy."""
+    return p.batch_latency_floor + (1.0 - p.batch_latency_floor) * occupancy
+
+
+def serve_v1(
+    p: Params, queue_tokens: np.ndarray, admitted_tokens: np.ndarray, capacity_tokens: np.ndarray,
+    uncollapsed_capacity_tokens: np.ndarray, collapsed: np.ndarray,
+) -> ServingStepV1:
+    """:func:`serve` with batching interference and collapse failures (module docstring)."""
+    backlog = queue_tokens + admitted_tokens
+    cap = np.maximum(capacity_tokens, 1.0)
+    served = weighted_fair_share(backlog, p.priority_weight, capacity_tokens)
+    left = backlog - served
+    np.maximum(left, 0.0, out=left)
+    timed_out = left * p.queue_timeout_share
+    waiting = left - timed_out
+    if collapsed.any():
+        failed = waiting * np.where(collapsed, p.collapse_failed_share, 0.0).astype(waiting.dtype)[:, None]
+        queue = waiting - failed
+    else:
+        failed = np.zeros_like(waiting)
+        queue = waiting
+
+    u_tier = row_matmul(served, p.priority_matrix)
+    u_tier /= cap[:, None]
+    np.minimum(u_tier, p.max_contention_utilisation, out=u_tier)
+    total = row_sum(backlog)
+    occupancy = np.minimum(total / cap, 1.0)
+    wait = p.dt_s * (left - failed) / np.maximum(served, 1e-6 * cap[:, None])
+    latency = p.base_latency_s / (1.0 - u_tier)
+    latency *= batching_factor(p, occupancy).astype(latency.dtype)[:, None]
+    latency += wait
+    np.minimum(latency, p.max_latency_s, out=latency)
+    util = row_sum(served) / cap
+    pressure = total / np.maximum(uncollapsed_capacity_tokens, 1.0)
+    return ServingStepV1(ServingStep(served, queue, timed_out, latency, util, pressure), failed, occupancy)
 
 
 class CollapseState(NamedTuple):

@@ -40,8 +40,15 @@ class UserStep(NamedTuple):
     new_users: np.ndarray
 
 
-def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, latency_s: np.ndarray) -> UserStep:
+def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, latency_s: np.ndarray,
+              failed_share: np.ndarray | None = None) -> UserStep:
     """Churn and acquisition for one step.
+
+    Rationing-v1 passes ``failed_share`` (N, T), the share of the step's finished
+    requests that failed (timed out or failed in a collapse): it adds to the
+    throttled-user share (capped at 1) in the frustration memory, so a failed
+    token frustrates at least as much as a throttled one (for which only the
+    users at their quota count, a smaller share than the throttled tokens').
 
     churn hazard per step = base + throttle_sensitivity x frustration ** exponent
     + latency_sensitivity x latency_excess (all per step, capped at 0.5);
@@ -49,6 +56,8 @@ def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, lat
     An exponent > 1 makes paying tiers shrug off small, occasional limits but
     leave after repeated hard ones.
     """
+    if failed_share is not None:
+        throttled_user_share = np.minimum(throttled_user_share + failed_share, 1.0)
     k = p.memory_rate
     frustration = state.frustration + k * (throttled_user_share - state.frustration)
     excess = latency_s / p.latency_target_s - 1.0

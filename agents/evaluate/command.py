@@ -4,6 +4,11 @@
     python -m agents.evaluate --policy static --policy aimd --policy aimd:untuned \\
         --scenario default --scenario outage --seeds 5 --out runs/eval
 
+``--env-version {0,1}`` (default 1): evaluate on ``Rationing-v1`` or ``Rationing-v0``;
+rules use that version's tuned file (``baselines.json`` / ``baselines-v0.json``) and a
+trained policy made for the other version is refused with one line naming it
+(``checkpoints/ppo-v0`` needs ``--env-version 0``).
+
 ``--policy``: a baseline name (tuned parameters from ``agents/rules/tuned/baselines.json``;
 ``<name>:untuned`` for the defaults; ``baselines`` for all of them) or a path a
 registered loader accepts (see :mod:`agents.evaluate.resolve`). ``--scenario``: a shipped
@@ -80,7 +85,7 @@ from agents.common.seeds import ALL_SCENARIOS, EVAL_SEED_BASE, SeedError
 from agents.evaluate.results import EvaluateError, Evaluation, bottom_lines, provenance, records
 from agents.evaluate.runner import run_evaluation
 from agents.evaluate.tables import _csv_rows, markdown
-from agents.rules import TUNED_FILE, RuleError
+from agents.rules import RuleError, tuned_file_for
 
 OUTPUT_PATTERNS = ("results.md", "results.json", "summary.json", "summary.csv", "*.png")
 PLOT_MODES = ("all", "headline", "none")
@@ -114,7 +119,7 @@ def write_outputs(ev: Evaluation, out: str | Path, plots: bool | str = True, ove
             old.unlink()
     (out / "results.json").write_text(json.dumps({"evaluated": provenance(ev), "records": records(ev)},
                                                  indent=1) + "\n")
-    summary = {"scenarios": ev.scenarios, "policies": ev.labels, "n_seeds": ev.n_seeds,
+    summary = {"env_version": ev.env_version, "scenarios": ev.scenarios, "policies": ev.labels, "n_seeds": ev.n_seeds,
                "seeds": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds], "best_baseline": ev.best,
                "bottom_lines": bottom_lines(ev), "rows": ev.summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -147,15 +152,18 @@ def _slug(text: str) -> str:
 
 def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None, n_seeds: int = 5,
                         out: str | Path = "runs/eval", progress: bool = True, plots: bool | str = True,
-                        tuned_file: str | Path = TUNED_FILE, reference: bool = True,
-                        overrides: dict[str, Any] | None = None, overwrite: bool = False) -> Evaluation:
+                        tuned_file: str | Path | None = None, reference: bool = True,
+                        overrides: dict[str, Any] | None = None, overwrite: bool = False,
+                        env_version: int = 1) -> Evaluation:
     """Run, write every output into ``out``, print the Markdown tables; returns the evaluation."""
     check_out(out, overwrite)  # before any work: a refused --out changes nothing
     kill_point("final_eval")
+    shipped = tuned_file_for(env_version)
+    tuned_file = shipped if tuned_file is None else tuned_file
     if not Path(tuned_file).is_file():
-        raise EvaluateError(f"--tuned-file {str(tuned_file)!r} does not exist (the shipped one is {TUNED_FILE})")
+        raise EvaluateError(f"--tuned-file {str(tuned_file)!r} does not exist (the shipped one is {shipped})")
     ev = run_evaluation(policies, scenarios, n_seeds, progress=progress, tuned_file=tuned_file, reference=reference,
-                        overrides=overrides)
+                        overrides=overrides, env_version=env_version)
     write_outputs(ev, out, plots=plots, overwrite=overwrite)
     print(report_text(ev))
     print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv"
@@ -174,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"scenario, repeatable (default: {', '.join(ALL_SCENARIOS)})")
     ap.add_argument("--seeds", type=int, default=5, help="evaluation seeds per scenario (default: 5)")
     ap.add_argument("--out", default="runs/eval", help="output folder (default: runs/eval)")
-    ap.add_argument("--tuned-file", default=str(TUNED_FILE), help="tuned baseline parameters")
+    ap.add_argument("--env-version", type=int, choices=(0, 1), default=1,
+                    help="Rationing-v1 (default) or Rationing-v0")
+    ap.add_argument("--tuned-file", default=None,
+                    help="tuned baseline parameters (default: the shipped file of --env-version)")
     ap.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                     help="add the best tuned baseline when no tuned baseline is among the policies")
     ap.add_argument("--days", type=float, default=None,
@@ -193,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         evaluate_and_report(a.policy or ["baselines"], a.scenario, a.seeds, a.out, progress=a.progress,
-                            plots=a.plots, tuned_file=a.tuned_file, reference=a.reference,
+                            plots=a.plots, tuned_file=a.tuned_file, reference=a.reference, env_version=a.env_version,
                             overrides={"time": {"episode_days": a.days}} if a.days is not None else None,
                             overwrite=a.overwrite)
     except (PolicyError, ScenarioError, SeedError, RuleError, EvaluateError, TraceError, FileRefused) as exc:

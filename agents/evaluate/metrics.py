@@ -20,6 +20,11 @@ aggregates over seeds. Definitions (also in ``agents.evaluate``'s docstring):
   retried) refused by its quota: ``sum(throttled) / sum(demand)``;
   ``throttled_user_share[tier]``: time-average share of users at their quota.
 * ``collapse_hours``: hours the service was collapsed (``info["collapsed"]``).
+* ``sla_credit_usd_all`` and ``sla_credit_usd[tier]``: SLA credits owed over the episode,
+  dollars (Rationing-v1; 0 on v0, which has no contracts).
+* ``failed_share_all``: failed / (served + failed) tokens; failed = timed out +
+  failed in a collapse (v1's ``failed_tokens``; on v0 the timed-out tokens, which
+  v0 does not charge). ``availability[tier]``: served / (served + failed).
 """
 
 from __future__ import annotations
@@ -36,15 +41,20 @@ RECORD_KEYS = (
     "reward", "margin_usd", "revenue_total_usd", "cost_usd", "latency_penalty_usd", "churn_penalty_usd",
     "served_tokens", "latency_s", "latency_attainment", "demand_tokens", "throttled_tokens",
     "throttled_user_share", "churned_users", "collapsed", "capacity_tokens", "quota_multiplier", "users",
+    "timed_out_tokens", "failed_tokens", "sla_credit_usd",
 )
+#: Recorded keys only Rationing-v1 reports (skipped on v0).
+V1_ONLY_KEYS = ("failed_tokens", "sla_credit_usd")
 
 #: Per-seed scalar metrics, in table order.
 SCALAR_METRICS = (
     "episode_return", "margin_usd", "revenue_usd", "cost_usd", "latency_penalty_usd", "churn_penalty_usd",
-    "latency_attainment_all", "churned_users_all", "throttled_share_all", "collapse_hours",
+    "latency_attainment_all", "churned_users_all", "throttled_share_all", "collapse_hours", "sla_credit_usd_all",
+    "failed_share_all",
 )
 #: Per-seed per-tier metrics.
-TIER_METRICS = ("latency_attainment", "p95_latency_s", "churned_users", "throttled_share", "throttled_user_share")
+TIER_METRICS = ("latency_attainment", "p95_latency_s", "churned_users", "throttled_share", "throttled_user_share",
+                "sla_credit_usd", "availability")
 
 
 class Rollout(NamedTuple):
@@ -67,6 +77,8 @@ def rollout(
     with its state passed back. ``keys=()`` keeps only the returns (fast path for tuning).
     """
     n = core.num_envs
+    if core.params.env_version == 0:
+        keys = [k for k in keys if k not in V1_ONLY_KEYS]
     seeds = np.asarray(seeds, dtype=np.uint64)
     if seeds.shape != (n,):
         raise ValueError(f"{len(seeds)} seeds for {n} env rows")
@@ -137,6 +149,12 @@ def episode_metrics(ro: Rollout, dt_h: float) -> dict[str, np.ndarray]:
         "throttled_share_all": _ratio(s["throttled_tokens"].sum(axis=(0, 2)), demand.sum(axis=(0, 2))),
         "collapse_hours": s["collapsed"].sum(axis=0) * dt_h,
     }
+    failed = s["failed_tokens"] if "failed_tokens" in s else s["timed_out_tokens"]
+    credit = s["sla_credit_usd"].sum(axis=0) if "sla_credit_usd" in s else np.zeros_like(out["churned_users"])
+    out["sla_credit_usd"] = credit  # (N, T); the total is sla_credit_usd_all
+    out["availability"] = _ratio(served.sum(axis=0), served.sum(axis=0) + failed.sum(axis=0))
+    out["failed_share_all"] = _ratio(failed.sum(axis=(0, 2)), served.sum(axis=(0, 2)) + failed.sum(axis=(0, 2)))
+    out["sla_credit_usd_all"] = credit.sum(axis=-1)
     return out
 
 

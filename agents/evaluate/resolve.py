@@ -32,6 +32,7 @@ from typing import Any
 
 from agents.common.policy import Policy, PolicyError, layout_difference
 from agents.rules import RULES, TUNED_FILE, RuleContext, RuleError, make_rule, params_from_dict, tuned_params
+from envs import ENV_IDS
 
 UNTUNED_SUFFIX = ":untuned"
 
@@ -155,16 +156,22 @@ def resolve_policy(spec: str | PolicySpec, scenario: Any = "default", tuned_file
 
 
 def _check_layout(spec: str, policy: Any, scenario: Any) -> None:
-    """Refuse a trained policy whose observation layout (by name) differs from the scenario's."""
+    """Refuse a trained policy made for another env version, or whose observation layout (by name) differs."""
     names = getattr(policy, "obs_names", None)
     if names is None:
         return
     if isinstance(scenario, RuleContext):
-        expected = scenario.obs_names
+        expected, version = scenario.obs_names, scenario.env_version
     else:
         from envs import RationingCore
 
-        expected = (scenario if isinstance(scenario, RationingCore) else RationingCore(scenario, 1)).obs_names
+        core = scenario if isinstance(scenario, RationingCore) else RationingCore(scenario, 1)
+        expected, version = core.obs_names, core.params.env_version
+    made_for = getattr(policy, "env_version", None)
+    if made_for is not None and int(made_for) != version:
+        raise PolicyError(f"policy {spec!r} was trained on {ENV_IDS.get(int(made_for), made_for)} (env version "
+                          f"{made_for}) and cannot act on {ENV_IDS[version]} (env version {version}); "
+                          f"evaluate it with --env-version {made_for}")
     diff = layout_difference(names, expected)
     if diff is not None:
         i, got, want = diff

@@ -38,6 +38,7 @@ class Evaluation:
     n_seeds: int
     summary: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, str | None] = field(default_factory=dict)
+    env_version: int = 1
 
 
 class EvaluateError(ValueError):
@@ -147,8 +148,8 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "env_id": envs.ENV_ID,
-        "env_version": envs.ENV_VERSION,
+        "env_id": envs.ENV_IDS.get(ev.env_version),
+        "env_version": ev.env_version,
         "seeds": {"first": EVAL_SEED_BASE, "count": ev.n_seeds, "range": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds]},
         "scenarios": ev.scenarios,
         "policies": list(policies.values()),

@@ -13,7 +13,7 @@ from agents.common.seeds import ALL_SCENARIOS, eval_seeds
 from agents.evaluate.metrics import episode_metrics, rollout
 from agents.evaluate.resolve import PolicySpec, parse_policy, resolve_policy
 from agents.evaluate.results import Cell, EvaluateError, Evaluation, summarize
-from agents.rules import RULES, TUNED_FILE, RuleContext, best_tuned_baseline
+from agents.rules import RULES, RuleContext, best_tuned_baseline, tuned_file_for
 
 CHUNK_ROWS = 256
 """Seeds stepped together at most (bounds the memory of the per-step records)."""
@@ -40,10 +40,16 @@ def _labels(specs: list[PolicySpec]) -> list[str]:
 
 
 def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_seeds: int = 5,
-                   progress: bool = True, tuned_file: str | Path = TUNED_FILE, reference: bool = True,
-                   overrides: dict[str, Any] | None = None) -> Evaluation:
-    """Run every policy on every scenario over ``n_seeds`` evaluation seeds."""
+                   progress: bool = True, tuned_file: str | Path | None = None, reference: bool = True,
+                   overrides: dict[str, Any] | None = None, env_version: int = 1) -> Evaluation:
+    """Run every policy on every scenario over ``n_seeds`` evaluation seeds of env ``env_version``.
+
+    ``tuned_file`` None: the shipped tuned baselines of that version (:func:`agents.rules.tuned_file_for`).
+    """
     from envs import RationingCore
+
+    if tuned_file is None:
+        tuned_file = tuned_file_for(env_version)
 
     scenarios = list(dict.fromkeys(scenarios or ALL_SCENARIOS))
     seeds = eval_seeds(n_seeds)
@@ -57,7 +63,8 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
             specs.append(parse_policy(best, tuned_file))
             refs.append(True)
     labels = _labels(specs)
-    contexts = {sc: RuleContext(sc, overrides) for sc in scenarios}  # validates every scenario first
+    # validates every scenario first
+    contexts = {sc: RuleContext(sc, overrides, version=env_version) for sc in scenarios}
     chunks = [seeds[i: i + CHUNK_ROWS] for i in range(0, len(seeds), CHUNK_ROWS)]
     total = sum(contexts[sc].params.episode_steps for sc in scenarios) * len(seeds) * len(specs)
 
@@ -75,7 +82,7 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
                 policy = resolve_policy(spec, ctx, tuned_file)
                 parts, series = [], None
                 for chunk in chunks:
-                    core = RationingCore(sc, len(chunk), overrides=overrides)
+                    core = RationingCore(sc, len(chunk), overrides=overrides, version=env_version)
                     if bar is not None:
                         bar.set_postfix_str(f"{label} | {sc}", refresh=False)
                     tick = functools.partial(bar.update, len(chunk)) if bar is not None else None
@@ -96,7 +103,7 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
     finally:
         if bar is not None:
             bar.close()
-    ev = Evaluation(cells, scenarios, labels, n_seeds)
+    ev = Evaluation(cells, scenarios, labels, n_seeds, env_version=env_version)
     summarize(ev)
     return ev
 

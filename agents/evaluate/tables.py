@@ -22,16 +22,22 @@ HEADLINE = (  # column, metric, scale, digits, thousands separators
     ("margin $k", "margin_usd", 1e-3, 0, True),
     ("revenue $k", "revenue_usd", 1e-3, 0, True),
     ("cost $k", "cost_usd", 1e-3, 0, True),
+    ("latency pen. $k", "latency_penalty_usd", 1e-3, 0, True),
+    ("churn pen. $k", "churn_penalty_usd", 1e-3, 0, True),
+    ("SLA credits $k", "sla_credit_usd_all", 1e-3, 0, True),
     ("attainment %", "latency_attainment_all", 100.0, 1, False),
     ("churned users", "churned_users_all", 1.0, 0, True),
     ("throttled %", "throttled_share_all", 100.0, 1, False),
     ("collapse h", "collapse_hours", 1.0, 1, False),
+    ("failed %", "failed_share_all", 100.0, 2, False),
 )
 TIER_TABLES = (  # title, metric, scale, digits, thousands separators
     ("Latency-target attainment per tier (% of served tokens within target)", "latency_attainment", 100.0, 1, False),
     ("p95 latency per tier (s)", "p95_latency_s", 1.0, 1, True),
     ("Churned users per tier", "churned_users", 1.0, 0, True),
     ("Throttled share per tier (% of demanded tokens refused by quota)", "throttled_share", 100.0, 1, False),
+    ("SLA credits per tier ($k; Rationing-v1)", "sla_credit_usd", 1e-3, 1, True),
+    ("Availability per tier (% of finished tokens not failed)", "availability", 100.0, 2, False),
 )
 
 

@@ -74,7 +74,7 @@ def resolve_source(source: str | Path, kind: str | None) -> tuple[Path, dict[str
 
 
 def _scenario_params(scenarios: list[str], overrides: dict[str, Any] | None, obs_names: list[str],
-                     layout: dict[str, Any] | None):
+                     layout: dict[str, Any] | None, version: int = 0):
     """Compiled params of each training scenario; all must share the layout and the action mapping
     (and match the checkpoint's ``action_layout`` if it records one)."""
     import envs
@@ -85,10 +85,12 @@ def _scenario_params(scenarios: list[str], overrides: dict[str, Any] | None, obs
     out = []
     for s in scenarios:
         try:
-            params = compile_params(envs.load_scenario(s, overrides or None))
+            params = compile_params(envs.load_scenario(s, overrides or None), version)
         except envs.ScenarioError as exc:
             raise ExportError(f"cannot load training scenario {s!r} to read its action mapping: {exc}") from None
-        if obs_layout(params.provider_names, params.tier_names) != obs_names:
+        except ValueError as exc:
+            raise ExportError(f"training scenario {s!r}: {exc}") from None
+        if obs_layout(params.provider_names, params.tier_names, version) != obs_names:
             raise ExportError(f"training scenario {s!r} has another observation layout than the checkpoint's")
         out.append(params)
     first = out[0]

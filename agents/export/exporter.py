@@ -91,7 +91,11 @@ def export_policy(source: str | Path, out: str | Path, kind: str | None = None, 
         raise ExportError(f"checkpoint {str(folder)!r}: unknown action_parameterisation {parameterisation!r}")
     if parameterisation == "target" and not isinstance(m.get("action_layout"), dict):
         raise ExportError(f"checkpoint {str(folder)!r}: target parameterisation without an action_layout")
-    params = _scenario_params(scenarios, overrides, obs_names, m.get("action_layout"))[0]
+    version = int(m.get("env_version", 0))
+    if int((m.get("action_layout") or {}).get("n_extra", 0)):
+        raise ExportError(f"checkpoint {str(folder)!r} acts on burst capacity too (action.burst: policy); "
+                          f"format version {FORMAT_VERSION} exports quota policies only: evaluate its run folder")
+    params = _scenario_params(scenarios, overrides, obs_names, m.get("action_layout"), version)[0]
     reference = SB3Reference(ckpt)  # also checks the weights against the architecture
 
     norm = ckpt.normalization
@@ -218,7 +222,7 @@ def export_policy(source: str | Path, out: str | Path, kind: str | None = None, 
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # batches of 16: extra threads only cost time (badly on a busy machine)
             try:
-                obs = rollout_observations(reference, scenarios, overrides)
+                obs = rollout_observations(reference, scenarios, overrides, version=version)
                 meta["export"]["parity_check"] = parity_check(tmp, reference, obs)
             finally:
                 torch.set_num_threads(threads)

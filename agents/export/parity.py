@@ -18,19 +18,19 @@ PARITY_TOLERANCE = 1e-5
 
 # ---------------------------------------------------------------------- parity
 def rollout_observations(policy, scenarios: list[str], overrides: dict[str, Any] | None, n_envs: int = 16,
-                         steps: int = 64, seed: int = 7_000_000) -> np.ndarray:
+                         steps: int = 64, seed: int = 7_000_000, version: int = 0) -> np.ndarray:
     """Observations of short rollouts of each scenario, half the rows driven by ``policy``, half random."""
     import envs
 
     rng = np.random.default_rng(seed)
     out = []
     for j, s in enumerate(scenarios):
-        core = envs.RationingCore(s, n_envs, overrides=overrides or None)
+        core = envs.RationingCore(s, n_envs, overrides=overrides or None, version=version)
         obs = core.reset(np.arange(n_envs, dtype=np.uint64) + seed + 1000 * j).copy()
         for _ in range(steps):
             out.append(obs.copy())
             action, _ = policy.predict(obs)
-            action[n_envs // 2:] = rng.uniform(-1, 1, (n_envs - n_envs // 2, core.n_tiers))
+            action[n_envs // 2:] = rng.uniform(-1, 1, (n_envs - n_envs // 2, core.action_size))
             obs = core.step(action)[0].copy()
     return np.concatenate(out)
 

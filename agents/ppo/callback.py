@@ -27,13 +27,13 @@ from agents.ppo.run_steps import HISTORY_FILE, save_to
 
 
 def validation_scenarios(run_dir: Path, run: dict[str, Any]) -> dict[str, str]:
-    """Name -> what to load: the run's scenarios, then every shipped one."""
-    import envs
+    """Name -> what to load: the run's own (training) scenarios, nothing else.
 
-    out = dict(zip(run["scenarios"], scenario_specs(run_dir, run)))
-    for name in envs.available_scenarios():
-        out.setdefault(name, name)
-    return out
+    Model selection sees only validation seeds of the scenarios the run trains on: held-out
+    scenarios are evaluated once, at the end, and choose nothing; a run on a custom or single
+    scenario is selected on that scenario.
+    """
+    return dict(zip(run["scenarios"], scenario_specs(run_dir, run)))
 
 
 def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_seeds: int) -> dict[str, float]:
@@ -55,7 +55,8 @@ def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_s
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for name, spec in scenarios.items():
-        core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None)
+        core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None,
+                                  version=int(run.get("env_version", 0)))
         out[name] = float(rollout(Deterministic(), core, seeds, keys=()).returns.mean())
     return out
 

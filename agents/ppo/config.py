@@ -192,6 +192,7 @@ class TrainArgs:
     latency_weight: float | None = _opt(None, "reward weight of latency-target misses (default: the scenario's)")
     churn_weight: float | None = _opt(None, "reward weight of churned lifetime value (default: the scenario's)")
     run_name: str | None = _opt(None, "run folder name (default: ppo-<date>-<time>-s<seed>)")
+    env_version: int = _opt(1, "environment version: 1 (Rationing-v1, the current world) or 0 (Rationing-v0)")
     output: str = _opt("checkpoints", "folder that holds run folders")
     resume: str | None = _opt(None, "resume a run from its latest checkpoint: its folder or its name under --output")
     checkpoint_every: int = _opt(500_000, "timesteps between checkpoints (written atomically)")

@@ -19,6 +19,10 @@ action, clipped to the per-step limit::
 
 The conversion is part of the policy: checkpoints record it and exported
 policies include it, so every policy still answers with environment actions.
+
+Action entries after the T quota entries (``n_extra``: the burst action of a
+Rationing-v1 scenario with ``action.burst: policy``) are not quotas: the network's
+output passes through unchanged (clipped to [-1, 1]).
 """
 
 from __future__ import annotations
@@ -41,16 +45,23 @@ class ActionLayout:
     quota_min: float
     quota_max: float
     quota_step_factor: float
+    n_extra: int = 0
+    """Action entries after the quotas (1: the v1 burst action), passed through."""
+
+    @property
+    def action_size(self) -> int:
+        return self.n_tiers + self.n_extra
 
     @classmethod
     def from_params(cls, p) -> ActionLayout:
         sl = observation.tier_block(p, "quota")
-        return cls(sl.start, p.n_tiers, p.quota_min, p.quota_max, float(np.exp(p.log_quota_step)))
+        return cls(sl.start, p.n_tiers, p.quota_min, p.quota_max, float(np.exp(p.log_quota_step)),
+                   p.action_size - p.n_tiers)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ActionLayout:
         return cls(int(d["quota_obs_start"]), int(d["n_tiers"]), float(d["quota_min"]), float(d["quota_max"]),
-                   float(d["quota_step_factor"]))
+                   float(d["quota_step_factor"]), int(d.get("n_extra", 0)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,10 +73,15 @@ def target_log_multiplier(target_action: np.ndarray, layout: ActionLayout) -> np
 
 
 def target_to_env_action(target_action: np.ndarray, obs: np.ndarray, layout: ActionLayout) -> np.ndarray:
-    """Environment actions (N, T) from target actions (N, T) and raw observations (N, obs_size)."""
+    """Environment actions (N, A) from target actions (N, A) and raw observations (N, obs_size)."""
     current = obs[..., layout.quota_obs_start: layout.quota_obs_start + layout.n_tiers]
-    delta = (target_log_multiplier(target_action, layout) - current) / np.float32(np.log(layout.quota_step_factor))
-    return np.clip(delta, -1.0, 1.0).astype(np.float32)
+    quota = np.asarray(target_action)[..., : layout.n_tiers]
+    delta = (target_log_multiplier(quota, layout) - current) / np.float32(np.log(layout.quota_step_factor))
+    out = np.clip(delta, -1.0, 1.0).astype(np.float32)
+    if layout.n_extra:
+        extra = np.clip(np.asarray(target_action, np.float32)[..., layout.n_tiers:], -1.0, 1.0)
+        out = np.concatenate([out, extra], axis=-1)
+    return out
 
 
 class TargetQuotaActions(VecEnvWrapper):

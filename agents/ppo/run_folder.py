@@ -89,6 +89,9 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
     import envs
     from agents.rules import RULES
 
+    if args.env_version not in envs.ENV_IDS:
+        raise ConfigError(f"--env-version = {args.env_version}: must be one of {sorted(envs.ENV_IDS)}")
+    v = args.env_version
     overrides = _reward_overrides(args)
     resolved = resolve_scenarios(args.scenario, overrides)
     names = [n for n, _ in resolved]
@@ -100,10 +103,13 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
     if hp.n_envs < len(names):
         raise ConfigError(f"n_envs = {hp.n_envs}: must be >= the number of scenarios ({len(names)})")
     specs = [sc if sc is not None else n for n, sc in resolved]
-    core = envs.RationingCore(specs[0], 1, overrides=overrides)
+    try:
+        core = envs.RationingCore(specs[0], 1, overrides=overrides, version=v)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
     for n, s in zip(names[1:], specs[1:]):
-        other = envs.RationingCore(s, 1, overrides=overrides)
+        other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
             raise ConfigError(f"scenario {n!r}: its tiers, providers or action section differ from "
                               f"{names[0]!r}; a training mix needs one layout")
@@ -131,8 +137,8 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         "scenario_sources": {},
         "reward_overrides": overrides,
         "seed": args.seed,
-        "env_id": envs.ENV_ID,
-        "env_version": envs.ENV_VERSION,
+        "env_id": envs.ENV_IDS[v],
+        "env_version": v,
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
@@ -218,8 +224,9 @@ def resume_run(args: TrainArgs, explicit: set[str] | None = None,
     for name, spec in zip(run["scenarios"], specs):
         if name in (run.get("scenario_files") or {}) and not Path(spec).is_file():
             raise ConfigError(f"{where}: scenario copy {run['scenario_files'][name]!r} is missing from the run folder")
-    core = envs.RationingCore(specs[0], 1, overrides=run.get("reward_overrides") or None)
-    check_compatible(run, envs.ENV_ID, envs.ENV_VERSION, core.obs_names, where=f"run {str(run_dir)!r}")
+    v = run_env_version(run)
+    core = envs.RationingCore(specs[0], 1, overrides=run.get("reward_overrides") or None, version=v)
+    check_compatible(run, envs.ENV_IDS[v], v, core.obs_names, where=f"run {str(run_dir)!r}")
     for name in ("latest", "best", "final"):
         from agents.ppo.checkpoint import pointer
 
@@ -237,3 +244,14 @@ def resume_run(args: TrainArgs, explicit: set[str] | None = None,
             run["extended"] = run.get("extended", []) + [args.timesteps]
     run["resumed"] = run.get("resumed", []) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
     return run_dir, run
+
+
+def run_env_version(run: dict[str, Any]) -> int:
+    """The env version a run trains on (runs before Rationing-v1 record 0); one-line error if unknown."""
+    import envs
+
+    v = run.get("env_version", 0)
+    if v not in envs.ENV_IDS:
+        raise ConfigError(f"run {run.get('run_name')!r}: made for env version {v!r}, this code has versions "
+                          f"{sorted(envs.ENV_IDS)}; start a new run (or use the matching release)")
+    return int(v)

@@ -28,6 +28,7 @@ def _activation(name: str):
 
 
 def build_policy(hyperparams: dict[str, Any], obs_size: int, n_tiers: int):
+    """``n_tiers``: the action size (tiers, plus the burst entry of a v1 ``action.burst: policy`` run)."""
     """An SB3 ``ActorCriticPolicy`` with the run's architecture (CPU, eval mode)."""
     from gymnasium import spaces
     from stable_baselines3.common.policies import ActorCriticPolicy
@@ -62,7 +63,10 @@ class PPOPolicy:
         self.obs_names: list[str] = list(m["obs_names"])
         self.tier_names: list[str] = list(m["tier_names"])
         self.hyperparams: dict[str, Any] = dict(m["hyperparams"])
-        self.policy = build_policy(self.hyperparams, len(self.obs_names), len(self.tier_names))
+        self.env_id: str = str(m.get("env_id", "Rationing-v0"))
+        self.env_version: int = int(m.get("env_version", 0))
+        n_extra = int((m.get("action_layout") or {}).get("n_extra", 0))
+        self.policy = build_policy(self.hyperparams, len(self.obs_names), len(self.tier_names) + n_extra)
         try:
             self.policy.load_state_dict(checkpoint.policy_state, strict=True)
         except RuntimeError:

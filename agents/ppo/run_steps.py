@@ -119,7 +119,8 @@ def restore(run_dir: Path, run: dict[str, Any], model) -> tuple[int, dict[str, A
         return None
     ckpt = load_checkpoint(folder)
     where = f"checkpoint {str(folder)!r}"
-    check_compatible(ckpt.manifest, envs.ENV_ID, envs.ENV_VERSION, run["obs_names"], where=where)
+    v = int(run.get("env_version", 0))
+    check_compatible(ckpt.manifest, envs.ENV_IDS.get(v), v, run["obs_names"], where=where)
     try:
         model.policy.load_state_dict(ckpt.policy_state)
         if ckpt.optimizer_state is not None:

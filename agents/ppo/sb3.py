@@ -32,7 +32,8 @@ def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: 
     from envs.sb3_vec_env import RationingVecEnv
 
     vec = RationingVecEnv(n_envs or hp.n_envs, scenario=specs, seed=train_row_seed(run["seed"]),
-                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None, stagger=hp.stagger)
+                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None, stagger=hp.stagger,
+                          version=int(run.get("env_version", 0)))
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,

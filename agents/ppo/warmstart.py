@@ -24,7 +24,7 @@ import numpy as np
 
 import envs
 from agents.ppo.parameterisation import ActionLayout
-from agents.rules import RuleContext, make_rule, tuned_params
+from agents.rules import RuleContext, make_rule, tuned_file_for, tuned_params
 from envs.rng import seed_to_uint
 
 
@@ -49,18 +49,19 @@ def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.
 
 
 def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, gamma: float, randomize: bool,
-            overrides: dict | None, layout: ActionLayout) -> Demonstrations:
+            overrides: dict | None, layout: ActionLayout, version: int = 0) -> Demonstrations:
     """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail)."""
     obs_all, tgt_all, rew_all = [], [], []
     episode_returns = []
     for j, scenario in enumerate(scenarios):
-        core = envs.RationingCore(scenario, envs_per_scenario, randomize=randomize, overrides=overrides)
-        policy = make_rule(rule, RuleContext(core), tuned_params(rule))
+        core = envs.RationingCore(scenario, envs_per_scenario, randomize=randomize, overrides=overrides,
+                                  version=version)
+        policy = make_rule(rule, RuleContext(core), tuned_params(rule, tuned_file_for(version)))
         base = seed_to_uint((1 << 41) + seed * 65536 + j * 4096)
         obs = core.reset(np.arange(envs_per_scenario, dtype=np.uint64) + np.uint64(base))
         steps = 2 * core.params.episode_steps
         o_buf = np.empty((steps, envs_per_scenario, core.obs_size), np.float32)
-        t_buf = np.empty((steps, envs_per_scenario, core.n_tiers), np.float32)
+        t_buf = np.empty((steps, envs_per_scenario, core.action_size), np.float32)
         r_buf = np.empty((steps, envs_per_scenario), np.float64)
         state = None
         start = np.ones(envs_per_scenario, bool)
@@ -68,7 +69,8 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
             action, state = policy.predict(obs, state, start)
             o_buf[k] = obs
             obs, reward, terminated, truncated, info = core.step(action)
-            t_buf[k] = _target_from_multiplier(info["quota_multiplier"], layout)
+            t_buf[k, :, : core.n_tiers] = _target_from_multiplier(info["quota_multiplier"], layout)
+            t_buf[k, :, core.n_tiers:] = np.asarray(action)[:, core.n_tiers:]  # the burst action, as is
             r_buf[k] = reward
             start = terminated | truncated
             if start.any():

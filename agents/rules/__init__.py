@@ -21,7 +21,7 @@ do: pass the returned state back, with ``episode_start`` marking new episodes.
 Parameters are a frozen dataclass per rule (``Rule.Params``); per-tier values are
 dicts keyed by tier name, with ``"*"`` as the value for tiers not listed. The
 defaults are an operator's first guess; ``agents/rules/tuned/baselines.json`` (written
-by ``python -m agents.tune``) holds the tuned ones. ``Rule.space`` lists the
+by ``python -m agents.tune``; ``baselines-v0.json`` for Rationing-v0) holds the tuned ones. ``Rule.space`` lists the
 tunable dimensions and their ranges.
 
 | name               | rule                                                                   |
@@ -33,6 +33,12 @@ tunable dimensions and their ranges.
 | ``predictive``     | admit what the current capacity serves within each tier's latency target |
 | ``fair-share``     | weighted max-min fair share of capacity per tier, unused share lent out |
 | ``latency-gradient`` | per-tier limit scaled by long-run / short-run latency (Gradient2)    |
+
+Burst action (Rationing-v1 with ``action.burst: policy``): every rule appends the
+scenario's fixed burst rule as its burst action (+1 when the last step's
+utilisation was over ``buy_above_utilisation``, -1 under
+``release_below_utilisation``, else 0), so a rule acts exactly as it does with
+``action.burst: rule``; :meth:`RuleContext.burst_action`.
 
 Batched parameters: :meth:`Rule.batched` builds one rule whose N rows each have
 their own parameter set (used by the tuner to evaluate many candidates in one
@@ -54,7 +60,15 @@ from .context import ANY_TIER, RuleContext, RuleError, per_tier
 from .feedback import AIMDParams, AIMDRule, LatencyGradientParams, LatencyGradientRule
 from .registry import RULES, flat_coordinates, get_value, make_rule, params_from_dict, params_to_dict, with_value
 from .schedules import StaticRule, TimeOfUseParams, TimeOfUseRule
-from .tuned import TUNED_FILE, TUNED_FORMAT, best_tuned_baseline, read_tuned, tuned_params
+from .tuned import (
+    TUNED_FILE,
+    TUNED_FILE_V0,
+    TUNED_FORMAT,
+    best_tuned_baseline,
+    read_tuned,
+    tuned_file_for,
+    tuned_params,
+)
 
 __all__ = [
     "AIMDParams",
@@ -74,6 +88,7 @@ __all__ = [
     "RuleError",
     "StaticRule",
     "TUNED_FILE",
+    "TUNED_FILE_V0",
     "TUNED_FORMAT",
     "TierPriorityParams",
     "TierPriorityRule",
@@ -88,6 +103,7 @@ __all__ = [
     "per_tier",
     "read_tuned",
     "tier_values",
+    "tuned_file_for",
     "tuned_params",
     "weighted_max_min",
     "with_value",

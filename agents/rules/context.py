@@ -35,10 +35,13 @@ class RuleContext:
     """
 
     def __init__(self, source: str | Path | Scenario | RationingCore = "default",
-                 overrides: dict[str, Any] | None = None) -> None:
-        core = source if isinstance(source, RationingCore) else RationingCore(source, 1, overrides=overrides)
+                 overrides: dict[str, Any] | None = None, version: int = 0) -> None:
+        core = source if isinstance(source, RationingCore) else RationingCore(source, 1, overrides=overrides,
+                                                                               version=version)
         p = core.params
         self.params = p
+        self.env_version: int = p.env_version
+        self.action_size: int = p.action_size
         self.scenario_name: str = core.scenario.name
         self.tier_names: list[str] = list(p.tier_names)
         self.n_tiers = T = p.n_tiers
@@ -138,9 +141,23 @@ class RuleContext:
         return demand * (1.0 - z ** (1.0 - alpha))
 
     def action_to(self, obs: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """(N, T) float32 action moving the current multipliers toward ``target`` (clipped to the quota range)."""
+        """(N, A) float32 action moving the current multipliers toward ``target`` (clipped to the quota range).
+
+        With a burst action (v1, ``action.burst: policy``) the fixed burst rule's
+        decision is appended (:meth:`burst_action`).
+        """
         p = self.params
         target = np.clip(target, p.quota_min, p.quota_max)
-        return action_for_multiplier(p, self.multipliers(obs), target)
+        action = action_for_multiplier(p, self.multipliers(obs), target)
+        if p.burst_policy:
+            action = np.concatenate([action, self.burst_action(obs)[:, None]], axis=1)
+        return action
+
+    def burst_action(self, obs: np.ndarray) -> np.ndarray:
+        """(N,) float32: the scenario's fixed burst rule as an action (+1 order, -1 release, 0 hold)."""
+        p = self.params
+        util = obs[:, self.utilisation_index]
+        return np.where(util > p.burst_buy_above, 1.0, np.where(util < p.burst_release_below, -1.0, 0.0)).astype(
+            np.float32)
 
 

@@ -62,7 +62,7 @@ from agents.rules import (
     params_to_dict,
     with_value,
 )
-from agents.rules.tuned import TUNED_FILE, TUNED_FORMAT, read_tuned
+from agents.rules.tuned import TUNED_FILE, TUNED_FORMAT, read_tuned, tuned_file_for
 
 FORMAT_VERSION = 1
 CHECK_SEED_START = 5_000
@@ -81,6 +81,8 @@ class TuneSettings:
     episode_days: float | None = None
     rng_seed: int = 0
     max_rows: int = 4096
+    env_version: int = 1
+    """Rationing-v1 (the current world) or 0; the tuned file is per version (agents.rules.tuned_file_for)."""
 
 
 class TuneError(ValueError):
@@ -97,7 +99,7 @@ class Evaluator:
         self.rule = rule
         self.s = settings
         self.overrides = {"time": {"episode_days": settings.episode_days}} if settings.episode_days else None
-        self.contexts = [RuleContext(sc, self.overrides) for sc in settings.scenarios]
+        self.contexts = [RuleContext(sc, self.overrides, version=settings.env_version) for sc in settings.scenarios]
         self._cores: dict[tuple[int, int], Any] = {}
         self.evaluations = 0
         self.env_steps = 0
@@ -108,7 +110,7 @@ class Evaluator:
         key = (i, rows)
         if key not in self._cores:
             self._cores[key] = RationingCore(self.s.scenarios[i], rows, randomize=self.s.randomize,
-                                             overrides=self.overrides)
+                                             overrides=self.overrides, version=self.s.env_version)
         return self._cores[key]
 
     def __call__(self, params_list: Sequence[Any], seeds: np.ndarray) -> np.ndarray:
@@ -339,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=None, help="episode length override in days (default: scenario's)")
     ap.add_argument("--rng-seed", type=int, default=d.rng_seed, help="seed of the random search")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (one rule each)")
-    ap.add_argument("--out", default=str(TUNED_FILE), help="tuned file to write (rules not tuned now are kept)")
+    ap.add_argument("--env-version", type=int, choices=(0, 1), default=d.env_version,
+                    help="tune on Rationing-v1 (default) or Rationing-v0")
+    ap.add_argument("--out", default=None,
+                    help="tuned file to write, rules not tuned now are kept (default: the shipped file of the version)")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args(argv)
     for name in ("seeds", "check_seeds", "grid", "jobs", "samples"):
@@ -359,10 +364,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = TuneSettings(scenarios=tuple(a.scenario or d.scenarios), seeds=a.seeds, check_seeds=a.check_seeds,
                             samples=a.samples, passes=a.passes, grid=a.grid, randomize=a.randomize,
-                            episode_days=a.days, rng_seed=a.rng_seed)
+                            episode_days=a.days, rng_seed=a.rng_seed, env_version=a.env_version)
+    if a.out is None:
+        a.out = str(tuned_file_for(a.env_version))
     try:
         for sc in settings.scenarios:
-            RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None)
+            RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None, version=a.env_version)
         train_seeds(settings.seeds, 0)
         train_seeds(settings.check_seeds, CHECK_SEED_START)
         if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():

@@ -1,4 +1,10 @@
-"""The tuned rule parameters shipped in ``agents/rules/tuned/baselines.json`` (written by ``python -m agents.tune``)."""
+"""The tuned rule parameters shipped in ``agents/rules/tuned/`` (written by ``python -m agents.tune``).
+
+One file per env version, since the rules are tuned on the world they act in:
+``baselines.json`` for Rationing-v1 (the current world), ``baselines-v0.json``
+for Rationing-v0 (kept so that v0 evaluations reproduce their numbers);
+:func:`tuned_file_for` picks it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,14 @@ from agents.common.policy import PolicyError
 from .registry import RULES
 
 TUNED_FILE = Path(__file__).resolve().parent / "tuned" / "baselines.json"
+"""Tuned parameters for Rationing-v1."""
+TUNED_FILE_V0 = TUNED_FILE.with_name("baselines-v0.json")
+"""Tuned parameters for Rationing-v0."""
+
+
+def tuned_file_for(env_version: int) -> Path:
+    """The shipped tuned-baselines file of an env version."""
+    return TUNED_FILE_V0 if int(env_version) == 0 else TUNED_FILE
 TUNED_FORMAT = "rationing-tuned-baselines"
 
 

@@ -149,8 +149,7 @@ def _num(value: Any, name: str, where: str, src: str) -> float:
 def _timestamp(value: Any, where: str, src: str, iso: bool | None) -> tuple[float, bool]:
     """``(seconds, True)`` for an ISO 8601 datetime, ``(number, False)`` for a number.
 
-    ``iso`` is the kind of the file's first timestamp (None while reading it): a file uses one kind.
-    """
+    ``iso`` is the kind of the file's first timestamp (None while reading it): a file uses one kind."""
     text = value.strip() if isinstance(value, str) else None
     t = iso_seconds(text) if text and iso is not False else None
     if t is not None:
@@ -182,8 +181,9 @@ class _Stream:
         self.src, self.last = src, -math.inf
 
     def row(self, where: str, ts: float, ins: float, outs: float, iso: bool = False) -> None:
-        if ts < 0:
-            raise TraceError(f"trace {self.src}: {where}: timestamp {_when(ts, iso)} is negative")
+        if not 0 <= ts <= MAX_TRACE_VALUE:
+            what = "negative" if ts < 0 else f"more than {MAX_TRACE_VALUE:g} s"
+            raise TraceError(f"trace {self.src}: {where}: timestamp {ts:g} is {what}")
         if ts < self.last:
             raise TraceError(f"trace {self.src}: {where}: timestamp {_when(ts, iso)} is before the previous "
                              f"row's {_when(self.last, iso)} (must be sorted)")

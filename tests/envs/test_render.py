@@ -26,7 +26,7 @@ ZERO = np.zeros(6, np.float32)
 def test_metadata_declares_render_modes_and_fps() -> None:
     meta = envs.RationingEnv.metadata
     assert meta["render_modes"] == ["rgb_array", "ansi"] and meta["render_fps"] > 0
-    env = gym.make("Rationing-v0", render_mode="rgb_array")
+    env = gym.make("Rationing-v1", render_mode="rgb_array")
     assert env.render_mode == "rgb_array"
     with pytest.raises(ValueError, match="render_mode = 'human': one of"):
         envs.RationingEnv(render_mode="human")
@@ -36,12 +36,12 @@ def test_metadata_declares_render_modes_and_fps() -> None:
 def test_checkers_pass_with_render_checks_and_no_warnings(mode: str | None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_env(gym.make("Rationing-v0", render_mode=mode, scenario="outage").unwrapped, skip_render_check=False)
+        check_env(gym.make("Rationing-v1", render_mode=mode, scenario="outage").unwrapped, skip_render_check=False)
         sb3_check_env(envs.RationingEnv(render_mode=mode), warn=True)
 
 
 def test_rgb_array_dashboard() -> None:
-    env = gym.make("Rationing-v0", render_mode="rgb_array", scenario="outage")
+    env = gym.make("Rationing-v1", render_mode="rgb_array", scenario="outage")
     env.reset(seed=0)
     first = env.render()
     assert first.shape == (HEIGHT, WIDTH, 3) == (540, 960, 3) and first.dtype == np.uint8
@@ -66,7 +66,7 @@ def test_rgb_array_dashboard() -> None:
 
 
 def test_ansi_table() -> None:
-    env = gym.make("Rationing-v0", render_mode="ansi")
+    env = gym.make("Rationing-v1", render_mode="ansi")
     env.reset(seed=0)
     assert "no step yet" in env.render()
     for _ in range(3):
@@ -87,7 +87,7 @@ def test_render_without_a_mode_warns_and_returns_none() -> None:
 
 def test_sb3_make_vec_env_by_id() -> None:
     """SB3 passes render_mode='rgb_array' and falls back only on TypeError: it must simply work."""
-    vec = make_vec_env("Rationing-v0", n_envs=2, seed=0, env_kwargs={"scenario": "outage"})
+    vec = make_vec_env("Rationing-v1", n_envs=2, seed=0, env_kwargs={"scenario": "outage"})
     assert vec.render_mode == "rgb_array"
     vec.reset()
     vec.step(np.zeros((2, 6), np.float32))
@@ -120,7 +120,7 @@ def fake_moviepy(monkeypatch):
 
 
 def test_record_video_records_an_episode(tmp_path: Path, fake_moviepy) -> None:
-    env = gym.make("Rationing-v0", render_mode="rgb_array", overrides=DAY)
+    env = gym.make("Rationing-v1", render_mode="rgb_array", overrides=DAY)
     env = gym.wrappers.RecordVideo(env, str(tmp_path / "videos"), episode_trigger=lambda e: e == 0, disable_logger=True)
     env.reset(seed=0)
     steps, truncated = 0, False
@@ -138,7 +138,7 @@ def test_record_video_records_an_episode(tmp_path: Path, fake_moviepy) -> None:
 
 
 def test_render_collection() -> None:
-    env = gym.wrappers.RenderCollection(gym.make("Rationing-v0", render_mode="rgb_array", overrides=DAY))
+    env = gym.wrappers.RenderCollection(gym.make("Rationing-v1", render_mode="rgb_array", overrides=DAY))
     env.reset(seed=1)
     for _ in range(5):
         env.step(ZERO)

@@ -122,3 +122,30 @@ def test_invalid_yaml(tmp_path: Path) -> None:
 def test_overrides_are_validated() -> None:
     with pytest.raises(ScenarioError, match=r"reward\.churn_weight = -1"):
         load_scenario("default", {"reward": {"churn_weight": -1}})
+
+
+@pytest.mark.parametrize(("where", "value", "message"), [
+    (("tiers", 4, "sla", "availability", "credits", 0, "credit_share"), 2,
+     r"field tiers\[4\]\.sla\.availability\.credits\[0\]\.credit_share = 2: input should be less than or equal to 1"),
+    (("tiers", 4, "sla", "availability", "credits", 1, "below"), 0.999,
+     r"field tiers\[4\]\.sla\.availability\.credits\[1\]\.below = 0\.999: must be < credits\[0\]\.below = 0\.995"),
+    (("tiers", 4, "sla", "availability", "threshold"), 0.99,
+     r"field tiers\[4\]\.sla\.availability\.credits\[0\]\.below = 0\.995: must be <= threshold = 0\.99"),
+    (("tiers", 4, "sla", "latency_attainment", "threshold"), 1.5,
+     r"field tiers\[4\]\.sla\.latency_attainment\.threshold = 1\.5: input should be less than or equal to 1"),
+    (("tiers", 4, "sla", "latency_attainment", "credits"), [],
+     r"field tiers\[4\]\.sla\.latency_attainment\.credits = \[\]: list should have at least 1 item"),
+    (("tiers", 4, "sla"), {}, r"field tiers\[4\]\.sla.*must declare availability, latency_attainment or both"),
+    (("tiers", 4, "sla", "uptime"), 0.9, r"unknown field 'tiers\[4\]\.sla\.uptime'"),
+    (("serving", "full_batch_speedup"), 100, r"serving\.full_batch_speedup = 100(\.0)?: must be <= max_batch = 64"),
+    (("action", "burst"), "auto", r"field action\.burst = 'auto': input should be 'rule' or 'policy'"),
+])
+def test_v1_fields_are_validated(tmp_path: Path, where: tuple, value, message: str) -> None:
+    raw = _default_raw()
+    node = raw
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(ScenarioError, match=message) as exc:
+        load_scenario(_write(tmp_path, raw))
+    assert "\n" not in str(exc.value)

@@ -18,7 +18,7 @@ ZERO = np.zeros((N, 6), np.float32)
 
 
 def _vec(**kwargs) -> gym.vector.VectorEnv:
-    return gym.make_vec("Rationing-v0", num_envs=N, **kwargs)
+    return gym.make_vec("Rationing-v1", num_envs=N, **kwargs)
 
 
 def test_metadata_declares_same_step_autoreset() -> None:
@@ -36,7 +36,8 @@ def test_info_has_a_mask_per_key() -> None:
     vec = _vec(max_episode_steps=2)
     vec.reset(seed=0)
     _, _, _, _, info = vec.step(ZERO)
-    keys = set(envs.TIER_INFO_KEYS) | set(envs.SCALAR_INFO_KEYS) | set(envs.PROVIDER_INFO_KEYS)
+    core = vec.unwrapped.core
+    keys = set(core.tier_info_keys) | set(core.scalar_info_keys) | set(envs.PROVIDER_INFO_KEYS)
     assert set(info) == keys | {f"_{k}" for k in keys}
     for k in keys:
         assert info[f"_{k}"].dtype == bool and info[f"_{k}"].shape == (N,) and info[f"_{k}"].all(), k

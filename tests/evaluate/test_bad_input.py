@@ -73,7 +73,8 @@ def test_evaluate_bad_input(case: str, tmp_path: Path, capsys) -> None:
 
 def test_results_record_what_was_evaluated_and_the_bottom_line(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
-    assert evaluate_main(["--policy", SHIPPED, "--out", str(out), "--plots", "headline", *QUICK]) == 0
+    assert evaluate_main(["--policy", SHIPPED, "--env-version", "0", "--out", str(out), "--plots", "headline",
+                          *QUICK]) == 0
     text = capsys.readouterr().out
     data = json.loads((out / "results.json").read_text())
     ev = data["evaluated"]

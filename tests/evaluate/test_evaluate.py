@@ -77,9 +77,10 @@ def test_results_match_a_direct_simulation(eval_dir: Path) -> None:
     records = json.loads((eval_dir / "results.json").read_text())["records"]
     rec = next(r for r in records if r["policy"] == "static" and r["scenario"] == "outage"
                and r["seed"] == EVAL_SEED_BASE + 1)
-    core = envs.RationingCore("outage", 1, overrides={"time": {"episode_days": 1}})
+    core = envs.RationingCore("outage", 1, overrides={"time": {"episode_days": 1}}, version=1)  # the default
     core.reset(np.array([EVAL_SEED_BASE + 1], dtype=np.uint64))
     ret, margin, served, within, churned = 0.0, 0.0, np.zeros(6), np.zeros(6), np.zeros(6)
+    credit = np.zeros(6)
     for _ in range(core.params.episode_steps):
         _, r, _, _, info = core.step(np.zeros((1, 6), np.float32))
         ret += float(r[0])
@@ -87,8 +88,12 @@ def test_results_match_a_direct_simulation(eval_dir: Path) -> None:
         served += info["served_tokens"][0]
         within += info["served_tokens"][0] * info["latency_attainment"][0]
         churned += info["churned_users"][0]
+        credit += info["sla_credit_usd"][0]
     assert rec["episode_return"] == pytest.approx(ret, rel=1e-9)
     assert rec["margin_usd"] == pytest.approx(margin, rel=1e-6)
+    assert rec["sla_credit_usd_all"] == pytest.approx(credit.sum(), rel=1e-5)
+    for i, t in enumerate(TIERS):
+        assert rec["sla_credit_usd"][t] == pytest.approx(credit[i], rel=1e-5, abs=1e-6)
     for i, t in enumerate(TIERS):
         assert rec["latency_attainment"][t] == pytest.approx(within[i] / served[i], rel=1e-5)
         assert rec["churned_users"][t] == pytest.approx(churned[i], rel=1e-5)
@@ -202,7 +207,8 @@ def test_layout_mismatch_is_refused(tmp_path: Path) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["obs_names"][10] = "demand/gold"
     manifest_path.write_text(json.dumps(manifest))  # the checksums cover the weights, not the manifest
-    res = _cli("--policy", str(copy), "--scenario", "default", "--out", str(tmp_path / "out"), "--no-progress")
+    res = _cli("--env-version", "0", "--policy", str(copy), "--scenario", "default", "--out", str(tmp_path / "out"),
+               "--no-progress")
     assert res.returncode == 2 and "at index 10 ('demand/gold' vs 'demand/pro')" in res.stderr, res.stderr
 
 
@@ -219,3 +225,16 @@ def test_mixture_quantile_and_ci() -> None:
     m, h = mean_ci(np.array([1.0, 2.0, 3.0]))
     assert m == pytest.approx(2.0) and h == pytest.approx(4.303 * 1.0 / np.sqrt(3), rel=1e-4)
     assert StaticRule.name == "static"
+
+
+# last: resolving a path imports the registered loaders (test_registered_loader_... relies on their order)
+def test_v0_policy_is_refused_on_v1_and_evaluates_on_v0(tmp_path: Path, capsys) -> None:
+    code = main(["--policy", str(ROOT / "checkpoints" / "ppo-v0"), "--scenario", "default", "--seeds", "1",
+                 "--days", "0.25", "--out", str(tmp_path / "v1"), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "trained on Rationing-v0 (env version 0)" in err and "--env-version 0" in err
+    code = main(["--env-version", "0", "--policy", str(ROOT / "checkpoints" / "ppo-v0"), "--scenario", "default",
+                 "--seeds", "1", "--days", "0.25", "--out", str(tmp_path / "v0"), "--no-progress", "--no-plots"])
+    assert code == 0
+    assert json.loads((tmp_path / "v0" / "summary.json").read_text())["env_version"] == 0

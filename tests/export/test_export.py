@@ -50,7 +50,7 @@ def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     res = _run("train.py", "--timesteps", "8192", "--hyperparams", "tests/data/ppo_tiny.yaml", "--scenario", "default",
                "--no-final-eval", "--no-progress", "--seed", "5", "--output", str(out), "--run-name", "tiny",
-               timeout=240)
+               "--env-version", "0", timeout=240)  # the export mechanics below use v0's 45-entry layout
     assert res.returncode == 0, res.stderr
     return out / "tiny"
 
@@ -496,3 +496,22 @@ def test_weights_hold_the_checkpoint_statistics(run_dir: Path, exported: Path) -
         np.testing.assert_array_equal(w["obs_mean"], norm["obs_mean"])
         np.testing.assert_array_equal(w["obs_std"], np.sqrt(norm["obs_var"] + norm["epsilon"]))
         assert w["obs_clip"] == norm["clip_obs"] and w["actor.0.weight"].dtype == np.float32
+
+
+def test_shipped_v1_policy_exports_with_parity_and_refuses_other_versions(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "ppo-v1"
+    meta = export_policy(shipped, tmp_path / "v1")
+    assert meta["env_id"] == "Rationing-v1" and meta["env_version"] == 1
+    names = envs.RationingCore("default", 1, version=1).obs_names
+    policy = load_policy(tmp_path / "v1", obs_names=names, env_id="Rationing-v1", env_version=1)
+    core = envs.RationingCore("outage", 4, version=1)
+    obs = core.reset(np.arange(4, dtype=np.uint64))
+    reference = load_run_policy(shipped)
+    for _ in range(48):
+        action = policy.predict(obs)[0]
+        np.testing.assert_allclose(action, reference.predict(obs)[0], atol=1e-5)
+        obs = core.step(action)[0]
+    with pytest.raises(PolicyLoadError, match="made for Rationing-v1 version 1"):
+        load_policy(tmp_path / "v1", env_id="Rationing-v0", env_version=0)
+    with pytest.raises(PolicyLoadError, match="observation layout differs"):
+        load_policy(tmp_path / "v1", obs_names=envs.RationingCore("default", 1).obs_names)

@@ -25,7 +25,8 @@ def test_run_folder_records_everything(tiny_run: Path) -> None:
     assert run["warm_start"]["rule"] == "fair-share" and run["warm_start"]["samples"] == 2 * 4 * 672
     assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium"} <= set(run["versions"])
     assert "git_commit" in run and "train.py" in run["command"]
-    assert len(run["obs_names"]) == 45 and run["tier_names"][0] == "free"
+    assert len(run["obs_names"]) == 58 and run["tier_names"][0] == "free"  # Rationing-v1 by default
+    assert run["env_id"] == "Rationing-v1" and run["env_version"] == 1
     for kind in ("latest", "best", "final"):
         folder = pointer(tiny_run, kind)
         assert folder is not None and (folder / "manifest.json").is_file(), kind
@@ -35,7 +36,7 @@ def test_run_folder_records_everything(tiny_run: Path) -> None:
 
 def test_trained_policy_loads_and_acts(tiny_run: Path) -> None:
     policy = load_run_policy(tiny_run)
-    obs = np.zeros((4, 45), np.float32)
+    obs = np.zeros((4, 58), np.float32)  # Rationing-v1
     action, state = policy.predict(obs)
     assert action.shape == (4, 6) and state is None
     assert np.all(np.abs(action) <= 1.0)
@@ -130,13 +131,13 @@ def test_checkpoint_loading_refuses_corrupt_and_mismatched(tiny_run: Path, tmp_p
     folder = tmp_path / "ckpt"
     shutil.copytree(pointer(tiny_run, "latest"), folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    check_compatible(manifest, "Rationing-v0", 0, manifest["obs_names"], "ok")
+    check_compatible(manifest, "Rationing-v1", 1, manifest["obs_names"], "ok")  # the tiny run trains v1
     renamed = list(manifest["obs_names"])
     renamed[7], renamed[8] = renamed[8], renamed[7]
     with pytest.raises(CheckpointError, match="observation layout differs .* at index 7"):
-        check_compatible(manifest, "Rationing-v0", 0, renamed, "ckpt")
-    with pytest.raises(CheckpointError, match="version 0, this is Rationing-v0 version 1"):
-        check_compatible(manifest, "Rationing-v0", 1, manifest["obs_names"], "ckpt")
+        check_compatible(manifest, "Rationing-v1", 1, renamed, "ckpt")
+    with pytest.raises(CheckpointError, match="made for Rationing-v1 version 1, this is Rationing-v0 version 0"):
+        check_compatible(manifest, "Rationing-v0", 0, manifest["obs_names"], "ckpt")
     data = bytearray((folder / "policy.safetensors").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "policy.safetensors").write_bytes(bytes(data))
@@ -153,17 +154,19 @@ def test_checkpoint_loading_refuses_corrupt_and_mismatched(tiny_run: Path, tmp_p
         load_checkpoint(folder)
 
 
-def test_shipped_policy_loads_runs_and_reproduces_its_table() -> None:
+@pytest.mark.parametrize(("name", "version"), [("ppo-v0", 0), ("ppo-v1", 1)])
+def test_shipped_policy_loads_runs_and_reproduces_its_table(name: str, version: int) -> None:
     from agents.evaluate.command import records, run_evaluation
 
-    shipped = ROOT / "checkpoints" / "ppo-v0"
+    shipped = ROOT / "checkpoints" / name
     policy = load_run_policy(shipped)
     assert policy.hyperparams["action_parameterisation"] == "target"
-    ev = run_evaluation([str(shipped)], ["outage"], n_seeds=2, progress=False, reference=False)
+    assert policy.env_version == version
+    ev = run_evaluation([str(shipped)], ["outage"], n_seeds=2, progress=False, reference=False, env_version=version)
     mine = {r["seed"]: r["episode_return"] for r in records(ev)}
     table = json.loads((shipped / "evaluation" / "results.json").read_text())
     shipped_rows = {r["seed"]: r["episode_return"] for r in table
-                    if r["policy"] == "ppo-v0" and r["scenario"] == "outage"}
+                    if r["policy"] == name and r["scenario"] == "outage"}
     for seed, value in mine.items():
         # equal up to float32 summation order (torch thread count differs between processes)
         assert value == pytest.approx(shipped_rows[seed], rel=1e-6)
