@@ -38,6 +38,8 @@ class Evaluation:
     n_seeds: int
     summary: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, str | None] = field(default_factory=dict)
+    aggregates: dict[str, Any] = field(default_factory=dict)
+    """Across-scenario aggregates per policy (:mod:`agents.evaluate.headline`)."""
 
 
 class EvaluateError(ValueError):

@@ -98,6 +98,10 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
             bar.close()
     ev = Evaluation(cells, scenarios, labels, n_seeds)
     summarize(ev)
+    import envs
+    from agents.evaluate.headline import add_aggregates
+
+    add_aggregates(ev, envs.ENV_ID)
     return ev
 
 
