@@ -48,8 +48,12 @@ class TierPriorityRule(Rule):
         Dim("escalation", 1.05, 8.0, log=True),
         Dim("release", 0.2, 1.0),
         Dim("protect_ranks", 0, 3, integer=True),
-        Dim("cut", 0.05, 1.0, log=True, per_tier=True),
-        Dim("open", 0.5, 4.0, log=True, per_tier=True),
+        # widened (issue 12): the coordinate-search tune stopped at cut[free] = 1.0 (the old top) and
+        # open[max] = open[enterprise] = 0.5 (the old bottom). A "cut" above 1 still sheds relative to a
+        # higher open quota; an open quota below 0.5 rations a tier all the time. Ends now the env's
+        # quota range [0.05, 4] for cut, 0.1 for open.
+        Dim("cut", 0.05, 4.0, log=True, per_tier=True),
+        Dim("open", 0.1, 4.0, log=True, per_tier=True),
     )
 
     def target(self, obs, state):
