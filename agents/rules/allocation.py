@@ -195,7 +195,9 @@ class FairShareRule(Rule):
     Params = FairShareParams
     space = (
         Dim("headroom", 0.5, 1.5),
-        Dim("demand_margin", 0.7, 4.0, log=True),
+        # widened (issue 12) from 4.0: CMA-ES stopped there. A large margin makes a tier ask for more than
+        # its forecast, so fair share lends less of its share away.
+        Dim("demand_margin", 0.7, 8.0, log=True),
         Dim("open_multiplier", 0.5, 4.0, log=True),
         Dim("min_multiplier", 0.05, 1.0, log=True),
         Dim("weights", 0.5, 20.0, log=True, per_tier=True),
