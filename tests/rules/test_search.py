@@ -85,4 +85,5 @@ def test_widened_ranges_cover_the_old_bound_hits() -> None:
     assert space["tier-priority", "cut"].high > 1.0 and space["tier-priority", "open"].low < 0.5
     assert space["latency-gradient", "tolerance"].low < 1.0
     assert space["time-of-use", "weekend"].low < 0.25 and space["time-of-use", "offpeak"].low < 0.25
+    assert space["fair-share", "headroom"].high > 1.5
     assert space["fair-share", "demand_margin"].high > 4.0 and space["fair-share-tod", "demand_margin"].high > 4.0
