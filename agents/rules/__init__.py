@@ -33,6 +33,7 @@ tunable dimensions and their ranges.
 | ``predictive``     | admit what the current capacity serves within each tier's latency target |
 | ``fair-share``     | weighted max-min fair share of capacity per tier, unused share lent out |
 | ``latency-gradient`` | per-tier limit scaled by long-run / short-run latency (Gradient2)    |
+| ``fair-share-tod`` | ``fair-share`` x a tuned per-tier (weekday/weekend x 4-hour block) table |
 
 Batched parameters: :meth:`Rule.batched` builds one rule whose N rows each have
 their own parameter set (used by the tuner to evaluate many candidates in one
@@ -54,6 +55,7 @@ from .context import ANY_TIER, RuleContext, RuleError, per_tier
 from .feedback import AIMDParams, AIMDRule, LatencyGradientParams, LatencyGradientRule
 from .registry import RULES, flat_coordinates, get_value, make_rule, params_from_dict, params_to_dict, with_value
 from .schedules import StaticRule, TimeOfUseParams, TimeOfUseRule
+from .timeofday import FairShareTodParams, FairShareTodRule
 from .tuned import TUNED_FILE, TUNED_FORMAT, best_tuned_baseline, read_tuned, tuned_params
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "Dim",
     "FairShareParams",
     "FairShareRule",
+    "FairShareTodParams",
+    "FairShareTodRule",
     "LatencyGradientParams",
     "LatencyGradientRule",
     "NoParams",
