@@ -1,13 +1,19 @@
-"""PPO training throughput on the batched env vs the same env through DummyVecEnv.
+"""PPO training throughput on the batched env, against SB3's own ceiling and against DummyVecEnv.
 
     python benchmarks/train_throughput.py [--timesteps 327680] [--dummy-timesteps 65536]
 
 Runs stable-baselines3 PPO with the default hyperparameters
 (``agents/ppo/hyperparams/ppo.yaml``) and reports, for the whole ``learn()`` wall
-time: env-steps/s on the native batched ``RationingVecEnv``, the same on a
-``DummyVecEnv`` of single ``RationingEnv`` (same n_envs, same PPO settings) in the
-same process, their ratio, and the share of wall time spent inside the
-environment (``step_wait``/``reset``). One torch thread.
+time, in the same process:
+
+* env-steps/s on the native batched ``RationingVecEnv`` and the share of wall time
+  spent inside the environment (``step_wait``/``reset``);
+* the same PPO on :class:`ZeroCostVecEnv`, a ``VecEnv`` with the same spaces, number of
+  rows and episode length whose step costs nothing (preallocated arrays): the most
+  SB3 PPO allows with these hyperparameters on this machine; and the ratio;
+* the same PPO on a ``DummyVecEnv`` of single ``RationingEnv`` (same n_envs), and the ratio.
+
+One torch thread.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import time  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper  # noqa: E402
 
 import envs  # noqa: E402
 from agents.ppo.config import DEFAULT_TRAIN_SCENARIOS, HYPERPARAMS_FILE, load_hyperparams  # noqa: E402
@@ -46,6 +53,66 @@ class EnvTimer(VecEnvWrapper):
         out = self.venv.step_wait()
         self.seconds += time.perf_counter() - t
         return out
+
+
+class ZeroCostVecEnv(VecEnv):
+    """A ``VecEnv`` with the spaces and episode length of ``like`` whose steps cost nothing.
+
+    Observations and rewards are preallocated constant arrays; every row ends its episode
+    after ``episode_steps`` steps (staggered like the training rows) with SB3's
+    ``terminal_observation`` / ``TimeLimit.truncated`` infos, as the real env does.
+    """
+
+    def __init__(self, like: VecEnv, episode_steps: int) -> None:
+        super().__init__(like.num_envs, like.observation_space, like.action_space)
+        n = like.num_envs
+        self.obs = np.zeros((n, *like.observation_space.shape), dtype=np.float32)
+        self.rewards = np.zeros(n, dtype=np.float32)
+        self.t = np.arange(n) % episode_steps
+        self.episode_steps = episode_steps
+        self.empty = [{} for _ in range(n)]
+
+    def reset(self):
+        return self.obs
+
+    def step_async(self, actions) -> None:
+        pass
+
+    def step_wait(self):
+        self.t += 1
+        dones = self.t >= self.episode_steps
+        infos = self.empty
+        if dones.any():
+            self.t[dones] = 0
+            infos = [{"terminal_observation": self.obs[i], "TimeLimit.truncated": True} if d else {}
+                     for i, d in enumerate(dones)]
+        return self.obs, self.rewards, dones, infos
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [None] * self.num_envs
+
+    def set_attr(self, attr_name, value, indices=None) -> None:
+        pass
+
+    def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+        return [None] * self.num_envs
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * self.num_envs
+
+
+def train_stack(hp):
+    """The env as train.py wraps it (see ``make_env`` there)."""
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions
+
+    vec = RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS, stagger=hp.stagger)
+    vec = TargetQuotaActions(vec, ActionLayout.from_params(vec.core.params))
+    return VecNormalize(VecMonitor(vec), gamma=hp.gamma)
 
 
 def measure(venv, hp, timesteps: int) -> tuple[float, float]:
@@ -73,9 +140,14 @@ def main() -> None:
                           {"n_envs": args.n_envs, "n_steps": args.n_steps, "batch_size": args.batch_size})
     print(f"PPO n_envs={hp.n_envs} n_steps={hp.n_steps} batch={hp.batch_size} epochs={hp.n_epochs} "
           f"net={hp.net_arch}, torch threads=1")
-    batched, batched_share = measure(RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS), hp,
-                                     args.timesteps)
+    real = RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS)
+    ceiling, _ = measure(ZeroCostVecEnv(real, real.core.params.episode_steps), hp, args.timesteps)
+    batched, batched_share = measure(real, hp, args.timesteps)
     print(f"batched RationingVecEnv : {batched:>9,.0f} env-steps/s  (env {100 * batched_share:.1f}% of wall time)")
+    print(f"zero-cost VecEnv (SB3's ceiling): {ceiling:>9,.0f} env-steps/s; ratio {batched / ceiling:.2f}")
+    stacked, stacked_share = measure(train_stack(hp), hp, args.timesteps)
+    print(f"train.py's stack (target actions, VecMonitor, VecNormalize): {stacked:>9,.0f} env-steps/s "
+          f"(env and wrappers {100 * stacked_share:.1f}% of wall time); ratio to the ceiling {stacked / ceiling:.2f}")
     if args.no_dummy:
         return
     dummy_env = DummyVecEnv([lambda: envs.RationingEnv() for _ in range(hp.n_envs)])

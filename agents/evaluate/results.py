@@ -39,6 +39,8 @@ class Evaluation:
     summary: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, str | None] = field(default_factory=dict)
     env_version: int = 1
+    aggregates: dict[str, Any] = field(default_factory=dict)
+    """Across-scenario aggregates per policy (:mod:`agents.evaluate.headline`)."""
 
 
 class EvaluateError(ValueError):

@@ -105,6 +105,10 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
             bar.close()
     ev = Evaluation(cells, scenarios, labels, n_seeds, env_version=env_version)
     summarize(ev)
+    import envs
+    from agents.evaluate.headline import add_aggregates
+
+    add_aggregates(ev, envs.ENV_IDS[ev.env_version])
     return ev
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.common.seeds import EVAL_SEED_BASE
+from agents.evaluate.headline import markdown_section
 from agents.evaluate.results import Evaluation
 
 
@@ -66,6 +67,7 @@ def markdown(ev: Evaluation) -> str:
     lines.append("")
     lines.append("Best tuned baseline: " + ", ".join(f"{sc}: {ev.best.get(sc) or 'n/a'}" for sc in ev.scenarios)
                  + f"; overall (mean return): {ev.best.get('overall') or 'n/a'}.")
+    lines += markdown_section(ev)
     for title, metric, scale, digits, comma in TIER_TABLES:
         tiers = list(order[0]["tier_metrics"][metric]) if order else []
         lines += ["", f"## {title}", "", "| scenario | policy | " + " | ".join(tiers) + " |",

@@ -33,6 +33,7 @@ tunable dimensions and their ranges.
 | ``predictive``     | admit what the current capacity serves within each tier's latency target |
 | ``fair-share``     | weighted max-min fair share of capacity per tier, unused share lent out |
 | ``latency-gradient`` | per-tier limit scaled by long-run / short-run latency (Gradient2)    |
+| ``fair-share-tod`` | ``fair-share`` x a tuned per-tier (weekday/weekend x 4-hour block) table |
 
 Burst action (Rationing-v1 with ``action.burst: policy``): every rule appends the
 scenario's fixed burst rule as its burst action (+1 when the last step's
@@ -60,6 +61,7 @@ from .context import ANY_TIER, RuleContext, RuleError, per_tier
 from .feedback import AIMDParams, AIMDRule, LatencyGradientParams, LatencyGradientRule
 from .registry import RULES, flat_coordinates, get_value, make_rule, params_from_dict, params_to_dict, with_value
 from .schedules import StaticRule, TimeOfUseParams, TimeOfUseRule
+from .timeofday import FairShareTodParams, FairShareTodRule
 from .tuned import (
     TUNED_FILE,
     TUNED_FILE_V0,
@@ -77,6 +79,8 @@ __all__ = [
     "Dim",
     "FairShareParams",
     "FairShareRule",
+    "FairShareTodParams",
+    "FairShareTodRule",
     "LatencyGradientParams",
     "LatencyGradientRule",
     "NoParams",

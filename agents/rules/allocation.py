@@ -48,8 +48,12 @@ class TierPriorityRule(Rule):
         Dim("escalation", 1.05, 8.0, log=True),
         Dim("release", 0.2, 1.0),
         Dim("protect_ranks", 0, 3, integer=True),
-        Dim("cut", 0.05, 1.0, log=True, per_tier=True),
-        Dim("open", 0.5, 4.0, log=True, per_tier=True),
+        # widened (issue 12): the coordinate-search tune stopped at cut[free] = 1.0 (the old top) and
+        # open[max] = open[enterprise] = 0.5 (the old bottom). A "cut" above 1 still sheds relative to a
+        # higher open quota; an open quota below 0.5 rations a tier all the time. Ends now the env's
+        # quota range [0.05, 4] for cut, 0.1 for open.
+        Dim("cut", 0.05, 4.0, log=True, per_tier=True),
+        Dim("open", 0.1, 4.0, log=True, per_tier=True),
     )
 
     def target(self, obs, state):
@@ -190,8 +194,12 @@ class FairShareRule(Rule):
     name = "fair-share"
     Params = FairShareParams
     space = (
-        Dim("headroom", 0.5, 1.5),
-        Dim("demand_margin", 0.7, 4.0, log=True),
+        # widened (issue 12) from 1.5: a CMA-ES tune stopped there (the Lomax usage model over-predicts
+        # what a quota admits, so handing out more than the capacity can still fill it)
+        Dim("headroom", 0.5, 2.0),
+        # widened (issue 12) from 4.0: CMA-ES stopped there. A large margin makes a tier ask for more than
+        # its forecast, so fair share lends less of its share away.
+        Dim("demand_margin", 0.7, 8.0, log=True),
         Dim("open_multiplier", 0.5, 4.0, log=True),
         Dim("min_multiplier", 0.05, 1.0, log=True),
         Dim("weights", 0.5, 20.0, log=True, per_tier=True),

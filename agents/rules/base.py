@@ -99,6 +99,15 @@ class Rule:
             raise RuleError(
                 f"{self.name}: observations have {x.shape[1]} entries, the scenario has {self.ctx.obs_size}")
         self._check_rows(x.shape[0])
+        target, state = self.step_target(x, state, episode_start)
+        action = self.ctx.action_to(x, target)
+        return (action[0] if single else action), state
+
+    def step_target(self, x: np.ndarray, state: Any, episode_start: Any = None) -> tuple[np.ndarray, Any]:
+        """(N, T) target multipliers and the new state for float64 observations ``x`` (N, obs_size).
+
+        Handles the rule's memory as :meth:`predict` does (fresh state where ``episode_start``).
+        """
         if self.stateful:
             fresh = self.initial_state(x)
             if state is None:
@@ -111,9 +120,7 @@ class Rule:
                         state = self.reset_state(state, fresh, starts)
         else:
             state = None
-        target, state = self.target(x, state)
-        action = self.ctx.action_to(x, target)
-        return (action[0] if single else action), state
+        return self.target(x, state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"

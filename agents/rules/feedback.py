@@ -93,7 +93,9 @@ class LatencyGradientRule(Rule):
     Params = LatencyGradientParams
     stateful = True
     space = (
-        Dim("tolerance", 1.0, 4.0, log=True),
+        # widened (issue 12) from 1.0: the tune stopped there; below 1 the limit shrinks before the short-run
+        # latency reaches the long-run reference (pre-emptive, for targets the mean latency overshoots)
+        Dim("tolerance", 0.5, 4.0, log=True),
         Dim("smoothing", 0.005, 0.5, log=True),
         Dim("min_gradient", 0.5, 0.95),
         Dim("increase", 0.005, 0.5, log=True),

@@ -11,10 +11,11 @@ from .base import Dim, Rule, tier_values
 from .context import RuleContext, RuleError
 from .feedback import AIMDRule, LatencyGradientRule
 from .schedules import StaticRule, TimeOfUseRule
+from .timeofday import FairShareTodRule
 
 RULES: dict[str, type[Rule]] = {
     r.name: r for r in (StaticRule, TimeOfUseRule, TierPriorityRule, AIMDRule, PredictiveRule, FairShareRule,
-                        LatencyGradientRule)
+                        LatencyGradientRule, FairShareTodRule)
 }
 """Every rule by name, in the order tables list them."""
 

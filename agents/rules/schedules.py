@@ -52,9 +52,12 @@ class TimeOfUseRule(Rule):
     space = (
         Dim("peak_start_h", 5, 12, integer=True),
         Dim("peak_end_h", 14, 24, integer=True),
-        Dim("peak", 0.1, 4.0, log=True, per_tier=True),
-        Dim("offpeak", 0.25, 4.0, log=True, per_tier=True),
-        Dim("weekend", 0.25, 4.0, log=True, per_tier=True),
+        # widened (issue 12) to the env's whole quota range [0.05, 4]: the coordinate-search tune stopped at
+        # offpeak[team] = weekend[free] = 4 (the env's top; kept) and a CMA-ES tune at weekend[max] = 0.25
+        # (the old bottom of offpeak / weekend)
+        Dim("peak", 0.05, 4.0, log=True, per_tier=True),
+        Dim("offpeak", 0.05, 4.0, log=True, per_tier=True),
+        Dim("weekend", 0.05, 4.0, log=True, per_tier=True),
     )
 
     def _setup(self) -> None:

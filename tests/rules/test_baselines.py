@@ -318,6 +318,9 @@ def test_shipped_tuned_parameters_load_for_every_rule(ctx: RuleContext) -> None:
     assert TUNED_FILE.is_file()
     for name in RULES:
         data = tuned_params(name)
+        if name == "fair-share-tod" and data is None:  # added after the last full retune: its defaults until then
+            assert params_to_dict(resolve_policy(name, ctx).params) == params_to_dict(RULES[name].Params())
+            continue
         assert data is not None, name
         rule = resolve_policy(name, ctx)
         assert params_to_dict(rule.params) == params_to_dict(params_from_dict(name, data))

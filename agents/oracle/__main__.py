@@ -1,0 +1,7 @@
+"""``python -m agents.oracle``: see :mod:`agents.oracle.command`."""
+
+import sys
+
+from agents.oracle.command import main
+
+sys.exit(main())
