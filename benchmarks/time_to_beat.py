@@ -22,15 +22,16 @@ import envs
 from agents.common.seeds import VALIDATION_SEED_BASE
 from agents.evaluate.metrics import rollout
 from agents.evaluate.resolve import resolve_policy
-from agents.rules import TUNED_FILE
+from agents.rules import tuned_file_for
 
 
-def rule_score(rule: str, scenarios: list[str], n_seeds: int) -> dict[str, float]:
+def rule_score(rule: str, scenarios: list[str], n_seeds: int, version: int = 0) -> dict[str, float]:
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for scenario in scenarios:
-        core = envs.RationingCore(scenario, n_seeds)
-        out[scenario] = float(rollout(resolve_policy(rule, core), core, seeds, keys=()).returns.mean())
+        core = envs.RationingCore(scenario, n_seeds, version=version)
+        policy = resolve_policy(rule, core, tuned_file_for(version))
+        out[scenario] = float(rollout(policy, core, seeds, keys=()).returns.mean())
     return out
 
 
@@ -42,8 +43,9 @@ def main() -> None:
     history = [json.loads(line) for line in (args.run / "eval_history.jsonl").read_text().splitlines()]
     scenarios = list(history[0]["returns"])
     n_seeds = int(run["config"].get("val_seeds", 3))
-    best = json.loads(Path(TUNED_FILE).read_text())["best"]
-    base = rule_score(best, scenarios, n_seeds)
+    version = int(run.get("env_version", 0))
+    best = json.loads(tuned_file_for(version).read_text())["best"]
+    base = rule_score(best, scenarios, n_seeds, version)
     base_score = float(np.mean(list(base.values())))
     print(f"best tuned baseline {best!r}: validation score {base_score:.2f} "
           f"({', '.join(f'{k} {v:.1f}' for k, v in base.items())})")

@@ -168,12 +168,17 @@ def sla_step(sched: Schedules, state: SLAState, served: np.ndarray, failed: np.n
     f = np.add(state.failed_tokens, failed, out=state.failed_tokens)
     w = np.add(state.within_tokens, within, out=state.within_tokens)
     d = s + 1.0
-    avail = d / (d + f)
     att = w + 1.0
     att /= d
     np.minimum(att, 1.0, out=att)
+    if f.any():
+        avail = d / (d + f)
+        kinds = zip((avail, att), sched.below, sched.increment)
+    else:  # nothing failed yet in any row (the common case): availability 1 owes nothing
+        avail = np.ones_like(s)
+        kinds = zip((att,), sched.below[1:], sched.increment[1:])
     share = None
-    for running, below, inc in zip((avail, att), sched.below, sched.increment):  # the 2 SLO kinds
+    for running, below, inc in kinds:  # the SLO kinds
         breach = running < below[0]  # the first credit step has the highest threshold
         if not breach.any():
             continue

@@ -283,8 +283,9 @@ class RationingCore:
         if v1:
             srv1 = serve_v1(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap, collapsed)
             srv = srv1.base
-            failed = srv.timed_out_tokens + srv1.collapse_failed_tokens
-            failed_share = failed / np.maximum(srv.served_tokens + failed, 1.0)
+            failed = srv1.failed_tokens
+            # share of the step's finished tokens that failed (None when nothing failed: the common case)
+            failed_share = failed / np.maximum(srv.served_tokens + failed, 1.0) if failed.any() else None
         else:
             srv = serve(p, self.queue_tokens, adm.admitted_tokens, cap, uncollapsed_cap)
             failed_share = None

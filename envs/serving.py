@@ -66,6 +66,23 @@ def weighted_fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.n
     return served
 
 
+def fair_share_rows(backlog: np.ndarray, weights: np.ndarray, capacity: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """:func:`weighted_fair_share` computed only for the rows whose ``total`` backlog exceeds capacity.
+
+    Rows where everything fits are served in full (no sort); each row's result
+    depends on that row alone, whichever rows are in the batch (batched = single).
+    """
+    fits = total <= capacity
+    if fits.all():
+        return backlog.copy()
+    if not fits.any():
+        return weighted_fair_share(backlog, weights, capacity)
+    served = backlog.copy()
+    rows = np.flatnonzero(~fits)
+    served[rows] = weighted_fair_share(backlog[rows], weights, capacity[rows])
+    return served
+
+
 class ServingStep(NamedTuple):
     served_tokens: np.ndarray
     """(N, T) tokens served this step."""
@@ -116,6 +133,8 @@ class ServingStepV1(NamedTuple):
     base: ServingStep
     collapse_failed_tokens: np.ndarray
     """(N, T) unserved tokens that failed in a collapse this step."""
+    failed_tokens: np.ndarray
+    """(N, T) timed out + failed in a collapse (the timed-out array itself when nothing collapsed)."""
     occupancy: np.ndarray
     """(N,) batch occupancy U (total backlog / capacity, at most 1)."""
 
@@ -132,7 +151,8 @@ def serve_v1(
     """:func:`serve` with batching interference and collapse failures (module docstring)."""
     backlog = queue_tokens + admitted_tokens
     cap = np.maximum(capacity_tokens, 1.0)
-    served = weighted_fair_share(backlog, p.priority_weight, capacity_tokens)
+    total = row_sum(backlog)
+    served = fair_share_rows(backlog, p.priority_weight, capacity_tokens, total)
     left = backlog - served
     np.maximum(left, 0.0, out=left)
     timed_out = left * p.queue_timeout_share
@@ -140,23 +160,27 @@ def serve_v1(
     if collapsed.any():
         failed = waiting * np.where(collapsed, p.collapse_failed_share, 0.0).astype(waiting.dtype)[:, None]
         queue = waiting - failed
+        all_failed = timed_out + failed
+        still = left - failed  # tokens that waited (timed out or queued on)
     else:
         failed = np.zeros_like(waiting)
         queue = waiting
+        all_failed = timed_out
+        still = left
 
     u_tier = row_matmul(served, p.priority_matrix)
     u_tier /= cap[:, None]
     np.minimum(u_tier, p.max_contention_utilisation, out=u_tier)
-    total = row_sum(backlog)
     occupancy = np.minimum(total / cap, 1.0)
-    wait = p.dt_s * (left - failed) / np.maximum(served, 1e-6 * cap[:, None])
+    wait = p.dt_s * still / np.maximum(served, 1e-6 * cap[:, None])
     latency = p.base_latency_s / (1.0 - u_tier)
     latency *= batching_factor(p, occupancy).astype(latency.dtype)[:, None]
     latency += wait
     np.minimum(latency, p.max_latency_s, out=latency)
     util = row_sum(served) / cap
     pressure = total / np.maximum(uncollapsed_capacity_tokens, 1.0)
-    return ServingStepV1(ServingStep(served, queue, timed_out, latency, util, pressure), failed, occupancy)
+    return ServingStepV1(ServingStep(served, queue, timed_out, latency, util, pressure), failed, all_failed,
+                         occupancy)
 
 
 class CollapseState(NamedTuple):
