@@ -65,6 +65,15 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
 
 
 # -------------------------------------------------------------------------- environment
+def eval_overrides(run: dict[str, Any], reward: bool = True) -> dict[str, Any] | None:
+    """Scenario overrides for validation (with the run's reward weights) and the final table (without):
+    a run trained with ``action.burst: policy`` is evaluated with the burst action on every scenario."""
+    over = dict(run.get("reward_overrides") or {}) if reward else {}
+    if run["action_layout"].get("n_extra", 0):
+        over["action"] = {"burst": "policy"}
+    return over or None
+
+
 def make_env(run: dict[str, Any], hp: PPOHyperparams):
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
@@ -133,7 +142,7 @@ def validation_return(model, run: dict[str, Any], scenarios: list[str], n_seeds:
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for scenario in scenarios:
-        core = envs.RationingCore(scenario, n_seeds, overrides=run.get("reward_overrides") or None,
+        core = envs.RationingCore(scenario, n_seeds, overrides=eval_overrides(run),
                                   version=run_env_version(run))
         out[scenario] = float(rollout(Deterministic(), core, seeds, keys=()).returns.mean())
     return out
@@ -274,7 +283,7 @@ def final_evaluation(run_dir: Path, n_seeds: int) -> None:
 
     run = json.loads((run_dir / RUN_FILE).read_text())
     evaluate_and_report([str(run_dir), "baselines"], scenarios=None, n_seeds=n_seeds, out=run_dir / "evaluation",
-                        env_version=run_env_version(run))
+                        env_version=run_env_version(run), overrides=eval_overrides(run, reward=False))
 
 
 def main(argv: list[str] | None = None) -> int:
