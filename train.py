@@ -81,6 +81,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
 
 
 # -------------------------------------------------------------------------- environment
+def eval_overrides(run: dict[str, Any], reward: bool = True) -> dict[str, Any] | None:
+    """Scenario overrides for validation (with the run's reward weights) and the final table (without):
+    a run trained with ``action.burst: policy`` is evaluated with the burst action on every scenario."""
+    over = dict(run.get("reward_overrides") or {}) if reward else {}
+    if run["action_layout"].get("n_extra", 0):
+        over["action"] = {"burst": "policy"}
+    return over or None
+
+
 def make_env(run_dir: Path, run: dict[str, Any], hp: PPOHyperparams):
     """Batched env over the run's scenarios, target-quota wrapper, VecMonitor, VecNormalize (agents/ppo/sb3.py)."""
     return sb3.make_env(scenario_specs(run_dir, run), run, hp)
@@ -199,7 +208,7 @@ def final_evaluation(run_dir: Path, n_seeds: int, progress: bool = True, all_plo
     scenarios = list(dict.fromkeys([*ALL_SCENARIOS, *scenario_specs(run_dir, run)]))
     evaluate_and_report([str(run_dir), "baselines"], scenarios=scenarios, n_seeds=n_seeds, out=run_dir / "evaluation",
                         progress=progress, plots="all" if all_plots else "headline", overwrite=True,
-                        env_version=run_env_version(run))
+                        env_version=run_env_version(run), overrides=eval_overrides(run, reward=False))
 
 
 def main(argv: list[str] | None = None) -> int:

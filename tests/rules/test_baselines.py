@@ -324,3 +324,19 @@ def test_shipped_tuned_parameters_load_for_every_rule(ctx: RuleContext) -> None:
         assert data is not None, name
         rule = resolve_policy(name, ctx)
         assert params_to_dict(rule.params) == params_to_dict(params_from_dict(name, data))
+
+
+def test_rules_act_on_burst_as_the_fixed_rule_with_burst_policy() -> None:
+    import envs
+    from agents.evaluate import rollout
+    from agents.rules import make_rule
+
+    seeds = np.arange(3, dtype=np.uint64)
+    ruled = envs.RationingCore("launch-spike", 3, version=1)
+    policy_burst = envs.RationingCore("launch-spike", 3, overrides={"action": {"burst": "policy"}}, version=1)
+    for name in ("static", "fair-share", "aimd"):
+        a = rollout(make_rule(name, RuleContext(ruled)), ruled, seeds, keys=("burst_gpus",))
+        b = rollout(make_rule(name, RuleContext(policy_burst)), policy_burst, seeds, keys=("burst_gpus",))
+        assert RuleContext(policy_burst).action_size == 7
+        np.testing.assert_array_equal(a.series["burst_gpus"], b.series["burst_gpus"])
+        np.testing.assert_array_equal(a.returns, b.returns)
