@@ -111,6 +111,7 @@ def tensorboard_logger(run_dir: Path, start: int):
 
 def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
     """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
+    from agents.ppo.drift import save_reference
     from agents.ppo.warmstart import clone, collect
     from agents.rules import tuned_file_for
 
@@ -128,6 +129,7 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
                     version=run_env_version(run))
     kill_point("warm_start")
     stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"])
+    save_reference(run_dir, run, model, demos.obs, seed=run["seed"])
     stats.update(rule=rule, seconds=round(time.perf_counter() - t0, 1))
     print(f"warm start: cloned {rule!r} from {stats['samples']:,} decisions (actor MSE {stats['actor_mse']:.4f}, "
           f"rule return {stats['rule_return']:.1f}) in {stats['seconds']} s")

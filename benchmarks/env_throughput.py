@@ -7,7 +7,8 @@ same-step auto-reset included) of ``Rationing-v0`` and ``Rationing-v1`` (the two
 measured in alternating rounds, best round kept, so that load from other
 processes hits both alike) and, in the same process, Gymnasium's native numpy
 ``CartPoleVectorEnv`` at the same N as a reference, and prints them and the
-ratios v1/v0 and v1/CartPole. Also the single ``RationingEnv`` and the stable-baselines3
+ratios v1/v0 and v1/CartPole. Also the single ``RationingEnv`` against Gymnasium's single
+``CartPole-v1`` (unwrapped) in the same run, and the stable-baselines3
 ``RationingVecEnv``. Run with one BLAS/OpenMP thread (set below) on one core.
 """
 
@@ -21,6 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import time  # noqa: E402
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv  # noqa: E402
 
@@ -67,16 +69,26 @@ def main() -> None:
         ref = _rate(lambda cart=cart, cact=cact: cart.step(cact), n, args.seconds)
         print(f"{n:>7} {v0:>12,.0f} {v1:>12,.0f} {v1 / v0:>6.2f} {ref:>17,.0f} {v1 / ref:>11.2f}")
 
-    single = envs.RationingEnv(args.scenario)
+    single = envs.RationingEnv(args.scenario, version=envs.LATEST_VERSION)
     single.reset(seed=0)
-    a = np.zeros(len(single.tier_names), np.float32)
+    a = np.zeros(single.action_space.shape, np.float32)
 
     def single_step() -> None:
         _, _, term, trunc, _ = single.step(a)
         if term or trunc:
             single.reset()
 
-    print(f"single RationingEnv: {_rate(single_step, 1, args.seconds):,.0f} steps/s")
+    cart1 = gym.make("CartPole-v1").unwrapped  # Gymnasium's single CartPole, no wrappers: the reference
+    cart1.reset(seed=0)
+
+    def cart_step() -> None:
+        _, _, term, trunc, _ = cart1.step(0)
+        if term or trunc:
+            cart1.reset()
+
+    mine, ref1 = _rate(single_step, 1, args.seconds), _rate(cart_step, 1, args.seconds)
+    print(f"single RationingEnv (v{envs.LATEST_VERSION}): {mine:,.0f} steps/s; single CartPole-v1: {ref1:,.0f} "
+          f"steps/s; ratio {mine / ref1:.3f}")
     for n in (64, 1024):
         vec = RationingVecEnv(n, scenario=args.scenario)
         vec.reset()

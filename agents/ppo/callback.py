@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.common.files import kill_point
 from agents.ppo.config import VALIDATION_SEED_BASE
+from agents.ppo.drift import actor_moved
 from agents.ppo.parameterisation import ActionLayout, target_to_env_action
 from agents.ppo.resume_state import take
 from agents.ppo.run_folder import scenario_specs
@@ -134,6 +135,10 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
                 self.logger.record(f"eval/return_{name}", value)
             entry = {"timesteps": n, "score": score, "returns": returns,
                      "wall_s": round(time.perf_counter() - self.t0, 2)}
+            moved = actor_moved(self.model, run, run_dir)
+            if moved is not None:  # how far the actor is from its behaviour-cloned warm start
+                entry["actor_moved"] = moved
+                self.logger.record("eval/actor_moved", moved)
             with open(history_path, "a") as f:
                 f.write(json.dumps(entry) + "\n")
             if self.best is None or score > self.best:
