@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                          "repeatable (default: all baselines)")
     ap.add_argument("--scenario", action="append", metavar="NAME_OR_PATH",
                     help=f"scenario, repeatable (default: {', '.join(ALL_SCENARIOS)})")
-    ap.add_argument("--seeds", type=int, default=5, help="evaluation seeds per scenario (default: 5)")
+    ap.add_argument("--seeds", type=int, default=20,
+                    help="evaluation seeds per scenario (default: 20; claims need paired CIs over >= 20)")
     ap.add_argument("--out", default="runs/eval", help="output folder (default: runs/eval)")
     ap.add_argument("--env-version", type=int, choices=(0, 1), default=1,
                     help="Rationing-v1 (default) or Rationing-v0")
