@@ -14,7 +14,7 @@ failed trial does not stop the sweep. Tune's state lives in ``<output>/tune``: r
 command again on the same sweep folder resumes it (unfinished trials continue from their
 latest checkpoint; ``--retry-failed`` also reruns failed ones).
 
-Afterwards each trial's best checkpoint and the seven tuned baselines are evaluated on the
+Afterwards each trial's best checkpoint and the tuned baselines are evaluated on the
 evaluation seeds (``front.seeds``) of the same scenarios; ``front.csv`` has one row per
 policy (mean margin, latency attainment, churned users, return over scenarios and seeds;
 ``pareto`` = no other policy has at least the margin and attainment and at most the churn,
