@@ -325,12 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.bounds:
         return _print_bounds(a.out or str(tuned_file_for(a.env_version)))
-    for name in ("seeds", "check_seeds", "grid", "jobs", "popsize"):
+    for name in ("seeds", "check_seeds", "grid", "jobs", "popsize", "samples"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} = {getattr(a, name)}: must be >= 1")
     if not 0.0 < a.sigma0 <= 1.0:
         ap.error(f"--sigma0 = {a.sigma0}: must be in (0, 1]")
-    for name in ("samples", "passes", "generations", "polish"):
+    for name in ("passes", "generations", "polish"):
         if getattr(a, name) < 0:
             ap.error(f"--{name} = {getattr(a, name)}: must be >= 0")
     if a.days is not None and not (math.isfinite(a.days) and 0 < a.days <= 90):
