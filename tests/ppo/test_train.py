@@ -14,6 +14,7 @@ import pytest
 
 from agents.ppo.checkpoint import CheckpointError, check_compatible, load_checkpoint, pointer
 from agents.ppo.run_policy import load_run_policy
+from agents.rules import best_tuned_baseline, tuned_file_for
 from tests.ppo.conftest import ROOT, TINY, _history, _train  # noqa: F401  (tiny_run: tests/ppo/conftest.py)
 
 
@@ -22,7 +23,8 @@ def test_run_folder_records_everything(tiny_run: Path) -> None:
     assert run["status"] == "finished" and run["timesteps_done"] >= 8192
     assert run["seed"] == 3 and run["scenarios"] == ["default", "outage"]
     assert run["hyperparams"]["n_envs"] == 64 and run["hyperparams"]["batch_size"] == 4096
-    assert run["warm_start"]["rule"] == "fair-share" and run["warm_start"]["samples"] == 2 * 4 * 672
+    assert run["warm_start"]["rule"] == best_tuned_baseline(tuned_file_for(1))
+    assert run["warm_start"]["samples"] == 2 * 4 * 672
     assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium"} <= set(run["versions"])
     assert "git_commit" in run and "train.py" in run["command"]
     assert len(run["obs_names"]) == 58 and run["tier_names"][0] == "free"  # Rationing-v1 by default

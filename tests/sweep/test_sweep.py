@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.rules import RULES
 from agents.sweep.config import SweepConfigError, load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +78,7 @@ def test_smoke_sweep_runs_locally_and_writes_the_front(tmp_path: Path) -> None:
         assert run["reward_overrides"] == {"reward": {"churn_weight": float(t["churn_weight"])}}
         assert (out / "runs" / t["trial"] / "eval_history.jsonl").read_text().count("\n") == 2
     front = list(csv.DictReader((out / "front.csv").open()))
-    assert sorted(r["kind"] for r in front) == ["baseline"] * 7 + ["rl"] * 2
+    assert sorted(r["kind"] for r in front) == ["baseline"] * len(RULES) + ["rl"] * 2
     assert any(r["pareto"] == "True" for r in front)
     assert (out / "front.png").stat().st_size > 10_000
     # run again on the same folder: resumes the finished sweep (no new trials) and rewrites the front
