@@ -19,24 +19,13 @@ SHIPPED = str(ROOT / "checkpoints" / "ppo-v0")
 QUICK = ["--seeds", "2", "--days", "0.25", "--no-progress", "--scenario", "default"]
 
 
-def _one_line(capsys, main, argv) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
-
-
 def _tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
 @pytest.mark.parametrize("case", ["days0", "days_nan", "tuned_missing", "out_file", "out_used", "policy_utf8",
                                   "trace_error", "escaping_pointer"])
-def test_evaluate_bad_input(case: str, tmp_path: Path, capsys) -> None:
+def test_evaluate_bad_input(case: str, tmp_path: Path, one_line_error) -> None:
     out = tmp_path / "out"
     argv = ["--policy", "static", "--out", str(out), *QUICK]
     if case == "days0":
@@ -67,7 +56,7 @@ def test_evaluate_bad_input(case: str, tmp_path: Path, capsys) -> None:
         (run / "best.json").write_text(json.dumps({"path": "../../other/checkpoints/best-000000524288"}))
         argv += ["--policy", str(run)]
     before = _tree(tmp_path)
-    _one_line(capsys, evaluate_main, argv)
+    one_line_error(evaluate_main, argv)
     assert _tree(tmp_path) == before
 
 
@@ -91,10 +80,10 @@ def test_results_record_what_was_evaluated_and_the_bottom_line(tmp_path: Path, c
     assert not list(out.glob("*.png"))
 
 
-def test_tune_and_calibrate_bad_input(tmp_path: Path, capsys) -> None:
+def test_tune_and_calibrate_bad_input(tmp_path: Path, one_line_error) -> None:
     trace = tmp_path / "t.csv"
     trace.write_text("timestamp,input_tokens,output_tokens\n2,10,10\n1,10,10\n")
-    assert "must be >= 1" in _one_line(capsys, tune_main, ["--samples", "0", "--out", str(tmp_path / "t.json")])
+    assert "must be >= 1" in one_line_error(tune_main, ["--samples", "0", "--out", str(tmp_path / "t.json")])
     frag = str(tmp_path / "f.yaml")
     for argv, message in [
         ([str(trace), "--out", frag], "before the previous row"),
@@ -102,11 +91,11 @@ def test_tune_and_calibrate_bad_input(tmp_path: Path, capsys) -> None:
         ([str(trace)], "--out"),
         ([str(trace), "--out", str(tmp_path)], "--out"),
     ]:
-        assert message in _one_line(capsys, calibrate_main, argv)
+        assert message in one_line_error(calibrate_main, argv)
     trace.write_bytes(b"timestamp,input_tokens,output_tokens\n1,10,1e39\n")
-    assert "larger than" in _one_line(capsys, calibrate_main, [str(trace), "--out", frag])
+    assert "larger than" in one_line_error(calibrate_main, [str(trace), "--out", frag])
     trace.write_bytes(b"timestamp,input_tokens,output_tokens\n1,10,10\xff\n")
-    assert "not UTF-8" in _one_line(capsys, calibrate_main, [str(trace), "--out", frag])
+    assert "not UTF-8" in one_line_error(calibrate_main, [str(trace), "--out", frag])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
 
 

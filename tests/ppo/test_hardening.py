@@ -30,17 +30,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _one_line_exit_2(capsys, argv: list[str]) -> str:
-    try:
-        code = train_script.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
-
-
 # ------------------------------------------------------------------- kills at every phase
 def test_sigkill_in_every_phase_resumes_to_the_same_weights(tiny_run: Path, tmp_path: Path) -> None:
     """Kill points: run folder creation, warm start, checkpoint write, PPO, final evaluation (RATIONING_KILL_AT)."""
@@ -85,7 +74,7 @@ def _bad_yaml(tmp_path: Path, text: bytes, name: str = "bad.yaml") -> str:
 @pytest.mark.parametrize("case", ["output_file", "warm_start", "run_name", "weight_inf", "weight_nan", "users_inf",
                                   "users_huge", "scenario_utf8", "hp_utf8", "hp_unknown", "hp_bad_value",
                                   "hp_not_finite"])
-def test_bad_input_is_one_line_and_creates_nothing(case: str, tmp_path: Path, capsys) -> None:
+def test_bad_input_is_one_line_and_creates_nothing(case: str, tmp_path: Path, one_line_error) -> None:
     out = tmp_path / "runs"
     out.mkdir()
     base = ["--output", str(out), "--no-final-eval", "--no-progress"]
@@ -104,7 +93,7 @@ def test_bad_input_is_one_line_and_creates_nothing(case: str, tmp_path: Path, ca
         "hp_not_finite": ["--hp", "max_grad_norm=.inf"],
     }[case]
     before = _tree(tmp_path)
-    _one_line_exit_2(capsys, base + argv if case != "output_file" else argv + base[2:])
+    one_line_error(train_script.main, base + argv if case != "output_file" else argv + base[2:])
     assert _tree(tmp_path) == before
 
 
@@ -128,7 +117,7 @@ def _edit_json(file: Path, **changes) -> None:
 @pytest.mark.parametrize("case", ["changed_seed", "changed_scenario", "corrupt_best", "no_scenarios", "bad_hp",
                                   "escaping_pointer", "absolute_pointer", "symlinked_pointer", "fewer_timesteps",
                                   "run_json_utf8", "manifest_outside", "symlinked_weights"])
-def test_refused_resume_changes_nothing(case: str, run_copy: Path, tmp_path: Path, capsys) -> None:
+def test_refused_resume_changes_nothing(case: str, run_copy: Path, tmp_path: Path, one_line_error) -> None:
     run = run_copy
     extra: list[str] = []
     if case == "changed_seed":
@@ -165,15 +154,15 @@ def test_refused_resume_changes_nothing(case: str, run_copy: Path, tmp_path: Pat
         (folder / "policy.safetensors").unlink()
         (folder / "policy.safetensors").symlink_to("/dev/zero")
     before = _tree(run)
-    _one_line_exit_2(capsys, ["--resume", str(run), "--no-final-eval", "--no-progress", *extra])
+    one_line_error(train_script.main, ["--resume", str(run), "--no-final-eval", "--no-progress", *extra])
     assert _tree(run) == before
 
 
-def test_weights_of_another_network_size_are_refused(run_copy: Path, capsys) -> None:
+def test_weights_of_another_network_size_are_refused(run_copy: Path, one_line_error) -> None:
     data = json.loads((run_copy / "run.json").read_text())
     data["hyperparams"]["net_arch"] = [32, 32]
     (run_copy / "run.json").write_text(json.dumps(data))
-    err = _one_line_exit_2(capsys, ["--resume", str(run_copy), "--no-final-eval", "--no-progress"])
+    err = one_line_error(train_script.main, ["--resume", str(run_copy), "--no-final-eval", "--no-progress"])
     assert "do not fit" in err
 
 
