@@ -60,10 +60,15 @@ class SeedBound:
     returns_by_mode: dict[str, float] = field(default_factory=dict)
 
 
+def _tuned_rule(rule_name: str, core: envs.RationingCore):
+    """The rule with its shipped tuned parameters for the core's env version."""
+    return make_rule(rule_name, RuleContext(core), tuned_params(rule_name, tuned_file_for(core.version)))
+
+
 def _rule_multipliers(rule_name: str, core: envs.RationingCore, seeds: np.ndarray, block_steps: int,
                       n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """The rule's returns (S,) and mean log quota multiplier per block (S, B, T), where the schedule search starts."""
-    rule = make_rule(rule_name, RuleContext(core), tuned_params(rule_name, tuned_file_for(core.version)))
+    rule = _tuned_rule(rule_name, core)
     ro = rollout(rule, core, seeds, keys=("quota_multiplier",))
     logm = np.log(np.maximum(ro.series["quota_multiplier"], 1e-9))  # (steps, S, T)
     steps = logm.shape[0]
@@ -89,7 +94,7 @@ def search(scenario: str, seeds: np.ndarray, rule_name: str, settings: SearchSet
     T = probe.params.n_tiers
     rule_returns, rule_logm = _rule_multipliers(rule_name, probe, seeds, block_steps, n_blocks)
     core = make(scenario, S * P)
-    rule = make_rule(rule_name, RuleContext(core), tuned_params(rule_name, tuned_file_for(core.version)))
+    rule = _tuned_rule(rule_name, core)
     row_seeds = np.repeat(seeds, P)
     rng = np.random.default_rng(settings.rng_seed)
     out = [SeedBound(int(s), float(r), float(r), "rule") for s, r in zip(seeds, rule_returns)]
