@@ -116,7 +116,10 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
     from agents.rules import tuned_file_for
 
     rule = hp.warm_start
-    if rule == "best":
+    residual = hp.action_parameterisation == "residual"
+    if residual:  # the residual's own rule: the policy starts as that rule exactly (agents/ppo/residual.py)
+        rule = run["residual"]["rule"]
+    elif rule == "best":
         tuned = tuned_file_for(run_env_version(run))
         try:
             rule = json.loads(Path(tuned).read_text())["best"]
@@ -128,10 +131,12 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
                     run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),
                     version=run_env_version(run))
     kill_point("warm_start")
-    stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"])
+    stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"], actor=not residual,
+                  twin=hp.twin_baseline)
     save_reference(run_dir, run, model, demos.obs, seed=run["seed"])
     stats.update(rule=rule, seconds=round(time.perf_counter() - t0, 1))
-    print(f"warm start: cloned {rule!r} from {stats['samples']:,} decisions (actor MSE {stats['actor_mse']:.4f}, "
+    how = "residual on" if residual else "cloned"
+    print(f"warm start: {how} {rule!r} from {stats['samples']:,} decisions (actor MSE {stats['actor_mse']:.4f}, "
           f"rule return {stats['rule_return']:.1f}) in {stats['seconds']} s")
     return stats
 

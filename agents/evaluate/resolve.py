@@ -152,6 +152,14 @@ def resolve_policy(spec: str | PolicySpec, scenario: Any = "default", tuned_file
             raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
     policy = _CACHE[key]
     _check_layout(ps.spec, policy, scenario)
+    bind = getattr(policy, "for_scenario", None)  # a residual policy binds its rule to the scenario's facts
+    if bind is not None:
+        ctx = scenario if isinstance(scenario, RuleContext) else RuleContext(
+            scenario, version=int(getattr(policy, "env_version", 0)))
+        try:
+            policy = bind(ctx)
+        except ValueError as exc:
+            raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
     return policy
 
 

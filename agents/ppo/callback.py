@@ -21,7 +21,6 @@ import numpy as np
 from agents.common.files import kill_point
 from agents.ppo.config import VALIDATION_SEED_BASE
 from agents.ppo.drift import actor_moved
-from agents.ppo.parameterisation import ActionLayout, target_to_env_action
 from agents.ppo.resume_state import take
 from agents.ppo.run_folder import scenario_specs
 from agents.ppo.run_steps import HISTORY_FILE, save_to
@@ -41,24 +40,28 @@ def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_s
     """Mean episode return of the deterministic policy per scenario (by name), on validation seeds."""
     import envs
     from agents.evaluate.metrics import rollout
+    from agents.ppo.residual import env_action_converter
+    from agents.rules import RuleContext
 
     vecnorm = model.get_env()
-    layout = ActionLayout.from_dict(run["action_layout"])
-    target = run["hyperparams"]["action_parameterisation"] == "target"
 
     class Deterministic:
-        """The model being trained behind the shared ``predict``: normalise, act, convert targets."""
+        """The model being trained behind the shared ``predict``: normalise, act, convert to env actions."""
+
+        def __init__(self, convert) -> None:
+            self.convert = convert
 
         def predict(self, obs, state=None, episode_start=None, deterministic=True):
             action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
-            return (target_to_env_action(action, obs, layout) if target else action), state
+            return self.convert(action, obs), state
 
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for name, spec in scenarios.items():
         core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None,
                                   version=int(run.get("env_version", 0)))
-        out[name] = float(rollout(Deterministic(), core, seeds, keys=()).returns.mean())
+        policy = Deterministic(env_action_converter(run, RuleContext(core)))
+        out[name] = float(rollout(policy, core, seeds, keys=()).returns.mean())
     return out
 
 

@@ -34,7 +34,15 @@ class PPOHyperparams(BaseModel):
     n_epochs: Annotated[int, Field(ge=1, le=100)] = 4
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-4
     lr_schedule: Literal["constant", "linear"] = "constant"
-    action_parameterisation: Literal["target", "relative"] = "target"
+    action_parameterisation: Literal["target", "relative", "residual"] = "target"
+    """``target``: the network picks target quotas (agents/ppo/parameterisation.py); ``relative``: raw env
+    actions; ``residual``: the network corrects a tuned rule's targets (agents/ppo/residual.py)."""
+    residual_rule: str = "best"
+    """With ``residual``: the rule corrected (``best`` = the best tuned rule), with its tuned parameters."""
+    residual_log_range: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
+    """With ``residual``: a correction of +-1 multiplies the rule's target by exp(+-residual_log_range)."""
+    twin_baseline: bool = False
+    """With ``residual``: train on reward minus a rule twin's reward in the same world (agents/ppo/twin.py)."""
     warm_start: str = "none"
     """Behaviour-clone this rule before PPO (``best`` = the best tuned baseline, a rule name, or ``none``)."""
     warm_start_envs: Annotated[int, Field(ge=1, le=4096)] = 64
@@ -42,7 +50,6 @@ class PPOHyperparams(BaseModel):
     warm_start_epochs: Annotated[int, Field(ge=1, le=1000)] = 30
     warm_start_critic_steps: Annotated[int, Field(ge=0, le=10**13)] = 0
     """After a warm start, train only the critic (actor frozen) for this many timesteps."""
-    """``target``: the network picks target quotas (agents/ppo/parameterisation.py); ``relative``: raw env actions."""
     """``linear`` decays the learning rate to 0 over the run."""
     gamma: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
     gae_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
@@ -51,6 +58,10 @@ class PPOHyperparams(BaseModel):
     vf_coef: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
     max_grad_norm: Annotated[float, Field(gt=0.0, le=1e6)] = 0.5
     log_std_init: Annotated[float, Field(ge=-5.0, le=2.0)] = -1.0
+    use_sde: bool = False
+    """generalised state-dependent exploration (SB3 gSDE): noise = latent features x a sampled matrix."""
+    sde_sample_freq: Annotated[int, Field(ge=-1, le=10**6)] = -1
+    """With ``use_sde``: resample the noise matrix every this many steps (-1: once per rollout)."""
     net_arch: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1, max_length=8)] = [64, 64]
     activation: Literal["tanh", "relu"] = "tanh"
     norm_obs: bool = True
@@ -122,8 +133,13 @@ def validate_hyperparams(merged: dict[str, Any], source: str = "run.json") -> PP
         msg = str(err["msg"])
         raise ConfigError(f"hyperparameter {name} = {value!r} ({source}): {msg[0].lower() + msg[1:]}") from None
     hp.check_batch()
-    if hp.warm_start != "none" and hp.action_parameterisation != "target":
-        raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target")
+    if hp.warm_start != "none" and hp.action_parameterisation == "relative":
+        raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target or residual")
+    if hp.twin_baseline and hp.action_parameterisation != "residual":
+        raise ConfigError("twin_baseline = true needs action_parameterisation: residual (the twin follows its rule)")
+    if hp.action_parameterisation == "residual" and hp.warm_start not in ("none", "best", hp.residual_rule):
+        raise ConfigError(f"warm_start = {hp.warm_start!r}: a residual run warm-starts from its own rule "
+                          f"(residual_rule = {hp.residual_rule!r}); use warm_start: best or none")
     return hp
 
 

@@ -6,6 +6,8 @@ environment actions on them (``warmstart_reference.npz`` in the run folder, plai
 At every validation, :func:`actor_moved` is the mean absolute difference, over those
 observations and every action entry, between the current policy's environment actions and
 the clone's (actions lie in [-1, 1]; 0 means the policy still acts exactly as the clone).
+For a residual run (:mod:`agents.ppo.residual`) the warm start is the rule itself and the
+difference is the policy's correction in environment-action units (0: still the rule).
 It goes to ``eval_history.jsonl`` (``actor_moved``) and TensorBoard (``eval/actor_moved``).
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.ppo.parameterisation import ActionLayout, target_to_env_action
+from agents.ppo.residual import correction_in_actions
 
 REFERENCE_FILE = "warmstart_reference.npz"
 REFERENCE_SIZE = 4096
@@ -27,8 +30,12 @@ def env_actions(model, run: dict[str, Any], obs: np.ndarray) -> np.ndarray:
     """(M, A) deterministic environment actions of ``model`` (with its normalisation) on raw ``obs``."""
     vecnorm = model.get_env()
     action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
-    if run["hyperparams"]["action_parameterisation"] == "target":
+    kind = run["hyperparams"]["action_parameterisation"]
+    if kind == "target":
         action = target_to_env_action(action, obs, ActionLayout.from_dict(run["action_layout"]))
+    elif kind == "residual":  # the rule depends on the scenario: measure the correction itself, in action units
+        layout = ActionLayout.from_dict(run["action_layout"])
+        action = correction_in_actions(action, run["residual"]["log_range"], layout.quota_step_factor)
     return np.asarray(action, dtype=np.float32)
 
 

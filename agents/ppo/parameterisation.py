@@ -84,23 +84,30 @@ def target_to_env_action(target_action: np.ndarray, obs: np.ndarray, layout: Act
     return out
 
 
-class TargetQuotaActions(VecEnvWrapper):
-    """A VecEnv wrapper that accepts target actions and steps the env with relative ones."""
+class ObsKeepingWrapper(VecEnvWrapper):
+    """Base of the action wrappers that convert the policy's actions using the last raw observation."""
 
-    def __init__(self, venv: VecEnv, layout: ActionLayout) -> None:
+    def __init__(self, venv: VecEnv) -> None:
         super().__init__(venv)
-        self.layout = layout
         self._obs: np.ndarray | None = None
 
     def reset(self):
         self._obs = self.venv.reset()
         return self._obs
 
-    def step_async(self, actions: np.ndarray) -> None:
-        assert self._obs is not None, "reset() before step()"
-        self.venv.step_async(target_to_env_action(actions, self._obs, self.layout))
-
     def step_wait(self):
         obs, reward, done, infos = self.venv.step_wait()
         self._obs = obs
         return obs, reward, done, infos
+
+
+class TargetQuotaActions(ObsKeepingWrapper):
+    """A VecEnv wrapper that accepts target actions and steps the env with relative ones."""
+
+    def __init__(self, venv: VecEnv, layout: ActionLayout) -> None:
+        super().__init__(venv)
+        self.layout = layout
+
+    def step_async(self, actions: np.ndarray) -> None:
+        assert self._obs is not None, "reset() before step()"
+        self.venv.step_async(target_to_env_action(actions, self._obs, self.layout))

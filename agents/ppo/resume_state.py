@@ -64,12 +64,20 @@ def env_state(vecnorm) -> dict[str, np.ndarray]:
             out[f"env.{i}.episode_returns"] = np.asarray(layer.episode_returns).copy()
             out[f"env.{i}.episode_lengths"] = np.asarray(layer.episode_lengths).copy()
             out[f"env.{i}.episode_count"] = np.asarray(layer.episode_count)
-        elif name == "TargetQuotaActions" and layer._obs is not None:
+        elif name in ("TargetQuotaActions", "ResidualActions") and layer._obs is not None:
             out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
+        elif name == "RuleTwinBaseline" and layer._obs is not None:
+            out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
+            out.update(_vec_env_state(layer.twin, f"env.{i}.twin"))
         elif name == "RationingVecEnv":
-            out[f"env.{i}._obs"] = layer._obs.copy()
-            for j, core in enumerate(layer.cores):
-                out.update({f"env.{i}.core{j}.{k}": v.copy() for k, v in _core_arrays(core).items()})
+            out.update(_vec_env_state(layer, f"env.{i}"))
+    return out
+
+
+def _vec_env_state(vec, prefix: str) -> dict[str, np.ndarray]:
+    out = {f"{prefix}._obs": vec._obs.copy()}
+    for j, core in enumerate(vec.cores):
+        out.update({f"{prefix}.core{j}.{k}": v.copy() for k, v in _core_arrays(core).items()})
     return out
 
 
@@ -89,19 +97,26 @@ def _set_env_state(vecnorm, state: dict[str, np.ndarray], where: str) -> None:
             layer.episode_returns = get(f"env.{i}.episode_returns", layer.episode_returns)
             layer.episode_lengths = get(f"env.{i}.episode_lengths", layer.episode_lengths)
             layer.episode_count = int(state.get(f"env.{i}.episode_count", 0))
-        elif name == "TargetQuotaActions" and f"env.{i}._obs" in state:
+        elif name in ("TargetQuotaActions", "ResidualActions") and f"env.{i}._obs" in state:
             layer._obs = state[f"env.{i}._obs"].copy()
+        elif name == "RuleTwinBaseline":
+            layer._obs = get(f"env.{i}._obs", np.zeros((layer.num_envs, layer.twin._obs.shape[1]), np.float32))
+            _set_vec_env_state(layer.twin, f"env.{i}.twin", get)
         elif name == "RationingVecEnv":
-            layer._obs = get(f"env.{i}._obs", layer._obs)
-            layer._next_seeds = None  # already reset once: SB3 will not reset again
-            for j, core in enumerate(layer.cores):
-                for k, like in _core_arrays(core).items():
-                    value = get(f"env.{i}.core{j}.{k}", like)
-                    if "." in k:
-                        attr, fld = k.split(".", 1)
-                        setattr(core, attr, getattr(core, attr)._replace(**{fld: value}))
-                    else:
-                        setattr(core, k, value)
+            _set_vec_env_state(layer, f"env.{i}", get)
+
+
+def _set_vec_env_state(vec, prefix: str, get) -> None:
+    vec._obs = get(f"{prefix}._obs", vec._obs)
+    vec._next_seeds = None  # already reset once: SB3 will not reset again
+    for j, core in enumerate(vec.cores):
+        for k, like in _core_arrays(core).items():
+            value = get(f"{prefix}.core{j}.{k}", like)
+            if "." in k:
+                attr, fld = k.split(".", 1)
+                setattr(core, attr, getattr(core, attr)._replace(**{fld: value}))
+            else:
+                setattr(core, k, value)
 
 
 def take(model, counters: dict[str, float | int | None], with_env: bool = True) -> Snapshot:

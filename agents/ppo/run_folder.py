@@ -84,6 +84,22 @@ def default_run_name(names: list[str], seed: int) -> str:
     return f"ppo-{mix}-{dt.datetime.now():%Y%m%d-%H%M%S}-s{seed}"
 
 
+def _residual(hp, version: int, core) -> dict[str, Any] | None:
+    """A residual run's base rule with its tuned parameters (recorded in run.json: the run stands alone)."""
+    if hp.action_parameterisation != "residual":
+        return None
+    from agents.common.policy import PolicyError
+    from agents.ppo.residual import ResidualSpec
+    from agents.rules import RuleContext, tuned_file_for
+
+    try:
+        spec = ResidualSpec.from_tuned(hp.residual_rule, tuned_file_for(version), hp.residual_log_range)
+        spec.bind(RuleContext(core))
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
+    return spec.to_dict()
+
+
 def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """Validate everything, then create the run folder and its run.json (atomically)."""
     import envs
@@ -113,6 +129,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
             raise ConfigError(f"scenario {n!r}: its tiers, providers or action section differ from "
                               f"{names[0]!r}; a training mix needs one layout")
+    residual = _residual(hp, v, core)
     name = args.run_name or default_run_name(names, args.seed)
     if not _NAME.match(name):
         raise ConfigError(f"--run-name {name!r}: must be a plain folder name (letters, digits, . _ + -; "
@@ -142,6 +159,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
+        **({"residual": residual} if residual else {}),
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "created",

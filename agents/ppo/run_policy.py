@@ -42,6 +42,7 @@ def build_policy(hyperparams: dict[str, Any], obs_size: int, n_tiers: int):
         net_arch=list(hyperparams["net_arch"]),
         activation_fn=_activation(hyperparams["activation"]),
         log_std_init=float(hyperparams["log_std_init"]),
+        use_sde=bool(hyperparams.get("use_sde", False)),
     )
     policy.set_training_mode(False)
     return policy
@@ -74,10 +75,20 @@ class PPOPolicy:
                 f"checkpoint {str(checkpoint.path)!r}: weights do not match the architecture in its manifest"
             ) from None
         self.layout = None
-        if self.hyperparams.get("action_parameterisation", "relative") == "target":
+        self.parameterisation = self.hyperparams.get("action_parameterisation", "relative")
+        if self.parameterisation == "target":
             from agents.ppo.parameterisation import ActionLayout
 
             self.layout = ActionLayout.from_dict(m["action_layout"])
+        self._residual = None  # a residual policy's rule, bound to a scenario by for_scenario()
+        self.residual_spec = m.get("residual") if self.parameterisation == "residual" else None
+        if self.parameterisation == "residual":
+            from agents.ppo.residual import ResidualSpec
+
+            try:
+                ResidualSpec.from_dict(self.residual_spec)
+            except ValueError as exc:
+                raise CheckpointError(f"checkpoint {str(checkpoint.path)!r}: manifest {exc}") from None
         norm = checkpoint.normalization
         self.norm_obs = bool(norm["norm_obs"])
         # float64 like SB3's VecNormalize: features with tiny training variance magnify float32 rounding
@@ -103,7 +114,27 @@ class PPOPolicy:
             from agents.ppo.parameterisation import target_to_env_action
 
             actions = target_to_env_action(actions, obs.reshape(1, -1) if single else obs, self.layout)
+        elif self.parameterisation == "residual":  # the network corrected the rule's targets
+            if self._residual is None:
+                from agents.common.policy import PolicyError
+
+                raise PolicyError(f"policy {self.name!r} corrects the rule {self.residual_spec['rule']!r}, which "
+                                  "reads the scenario: bind it first with policy.for_scenario(RuleContext(...))")
+            actions = self._residual.env_action(actions, obs.reshape(1, -1) if single else obs)
         return (actions[0] if single else actions), state
+
+    def for_scenario(self, context) -> PPOPolicy:
+        """This policy on one scenario (a :class:`~agents.rules.RuleContext`): a residual policy binds its
+        rule to the scenario's facts; other parameterisations need none and return ``self``."""
+        if self.parameterisation != "residual":
+            return self
+        import copy
+
+        from agents.ppo.residual import ResidualSpec
+
+        bound = copy.copy(self)
+        bound._residual = ResidualSpec.from_dict(self.residual_spec).bind(context)
+        return bound
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] |
         "tier_names": run["tier_names"],
         "hyperparams": run["hyperparams"],
         "action_layout": run["action_layout"],
+        **({"residual": run["residual"]} if run.get("residual") else {}),
         "scenarios": scenario_specs(run_dir, run) if run_dir is not None else run["scenarios"],
         "scenario_names": run["scenarios"],
         "seed": run["seed"],

@@ -25,17 +25,30 @@ from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions
 from agents.ppo.run_policy import RUN_FILE, read_run, run_checkpoint
 
 
-def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: int | None = None):
-    """The training environment of a run: batched env, target-quota wrapper, VecMonitor, VecNormalize."""
+def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: int | None = None,
+             twin: bool = True):
+    """The training environment of a run: batched env, target-quota or residual wrapper, the rule twin
+    (``twin_baseline``; ``twin=False`` leaves it out: plain rewards), VecMonitor, VecNormalize."""
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     from envs.sb3_vec_env import RationingVecEnv
 
-    vec = RationingVecEnv(n_envs or hp.n_envs, scenario=specs, seed=train_row_seed(run["seed"]),
-                          randomize=hp.randomize, overrides=run.get("reward_overrides") or None, stagger=hp.stagger,
-                          version=int(run.get("env_version", 0)))
+    def batched():
+        return RationingVecEnv(n_envs or hp.n_envs, scenario=specs, seed=train_row_seed(run["seed"]),
+                               randomize=hp.randomize, overrides=run.get("reward_overrides") or None,
+                               stagger=hp.stagger, version=int(run.get("env_version", 0)))
+
+    vec = batched()
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
+    elif hp.action_parameterisation == "residual":
+        from agents.ppo.residual import ResidualActions, ResidualSpec
+
+        vec = ResidualActions(vec, ResidualSpec.from_dict(run["residual"]))
+        if hp.twin_baseline and twin:
+            from agents.ppo.twin import RuleTwinBaseline
+
+            vec = RuleTwinBaseline(vec, batched(), vec.bound)
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
                         gamma=hp.gamma)
 
@@ -49,6 +62,7 @@ def make_model(env, hp: PPOHyperparams, seed: int):
         learning_rate=(lambda progress: hp.learning_rate * progress) if hp.lr_schedule == "linear"
         else hp.learning_rate, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_range=hp.clip_range,
         ent_coef=hp.ent_coef, vf_coef=hp.vf_coef, max_grad_norm=hp.max_grad_norm,
+        use_sde=hp.use_sde, sde_sample_freq=hp.sde_sample_freq,
         policy_kwargs={"net_arch": list(hp.net_arch), "log_std_init": hp.log_std_init,
                        "activation_fn": {"tanh": nn.Tanh, "relu": nn.ReLU}[hp.activation]},
         seed=seed, device="cpu", verbose=0,
@@ -67,11 +81,12 @@ def to_sb3(path: str | Path, n_envs: int = 1, which: tuple[str, ...] = ("best", 
         folder, run = p, None
     ckpt = load_checkpoint(folder, with_optimizer=False)
     m = ckpt.manifest
-    run = run or {"seed": m.get("seed", 0), "action_layout": m.get("action_layout"), "reward_overrides": None}
+    run = run or {"seed": m.get("seed", 0), "action_layout": m.get("action_layout"), "reward_overrides": None,
+                  "residual": m.get("residual")}
     specs = specs if (p / RUN_FILE).is_file() else list(m.get("scenarios") or ["default"])
     n = max(n_envs, len(specs))
     hp = PPOHyperparams.model_validate({**m["hyperparams"], "n_envs": n, "batch_size": n * m["hyperparams"]["n_steps"]})
-    venv = make_env(specs, run, hp)
+    venv = make_env(specs, run, hp, twin=False)
     model = make_model(venv, hp, int(run.get("seed") or 0))
     model.policy.load_state_dict(ckpt.policy_state)
     restore_normalization(venv, ckpt.normalization)

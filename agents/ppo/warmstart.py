@@ -119,22 +119,34 @@ def set_actor_trainable(policy, trainable: bool) -> None:
 
 
 def clone(model, demos: Demonstrations, epochs: int, batch_size: int = 4096, lr: float = 1e-3,
-          seed: int = 0) -> dict[str, float]:
-    """Fit the PPO model's observation normalisation, actor mean and critic to the demonstrations."""
+          seed: int = 0, actor: bool = True, twin: bool = False) -> dict[str, float]:
+    """Fit the PPO model's observation normalisation, actor mean and critic to the demonstrations.
+
+    ``actor=False`` (a residual run, :mod:`agents.ppo.residual`): the actor's output layer is set to
+    zero, so its mean correction is exactly 0 (the policy *is* the rule), and only the critic is fitted.
+    ``twin=True`` (rewards relative to a rule twin, :mod:`agents.ppo.twin`): the rule's relative return is
+    0, so the critic is fitted to 0 and the return normalisation is left to learn from PPO's rollouts.
+    """
     import torch
 
     vecnorm = model.get_env()
     mean = demos.obs.mean(axis=0).astype(np.float64)
     var = demos.obs.var(axis=0).astype(np.float64)
     vecnorm.obs_rms.mean, vecnorm.obs_rms.var, vecnorm.obs_rms.count = mean, var, float(len(demos.obs))
-    vecnorm.ret_rms.var = np.asarray(demos.ret_var, np.float64)
-    vecnorm.ret_rms.count = float(len(demos.obs))
+    if not twin:
+        vecnorm.ret_rms.var = np.asarray(demos.ret_var, np.float64)
+        vecnorm.ret_rms.count = float(len(demos.obs))
     x = torch.as_tensor(vecnorm.normalize_obs(demos.obs), dtype=torch.float32)
     y = torch.as_tensor(demos.target)
-    v = torch.as_tensor(demos.value)
+    v = torch.zeros(len(demos.value)) if twin else torch.as_tensor(demos.value)
     policy = model.policy
     policy.set_training_mode(True)
-    params = [p for name, p in policy.named_parameters() if name != "log_std"]
+    if not actor:
+        with torch.no_grad():
+            policy.action_net.weight.zero_()
+            policy.action_net.bias.zero_()
+    frozen = {id(p) for p in actor_parameters(policy)} if not actor else set()
+    params = [p for name, p in policy.named_parameters() if name != "log_std" and id(p) not in frozen]
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = x.shape[0]
@@ -149,10 +161,11 @@ def clone(model, demos: Demonstrations, epochs: int, batch_size: int = 4096, lr:
             value = policy.value_net(latent_vf).squeeze(-1)
             a_loss = torch.mean((mean_action - y[idx]) ** 2)
             c_loss = torch.mean((value - v[idx]) ** 2)
-            loss = a_loss + 0.5 * c_loss
+            loss = (a_loss if actor else 0.0) + 0.5 * c_loss
             opt.zero_grad()
             loss.backward()
             opt.step()
             actor_loss, critic_loss = float(a_loss.detach()), float(c_loss.detach())
     policy.set_training_mode(False)
-    return {"actor_mse": actor_loss, "critic_mse": critic_loss, "samples": int(n), "rule_return": demos.rule_return}
+    return {"actor_mse": actor_loss if actor else 0.0, "critic_mse": critic_loss, "samples": int(n),
+            "rule_return": demos.rule_return}
