@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from . import observation
+from . import fused_step, observation
 from .arrays import row_sum
 from .capacity import BurstState, ProviderState, burst_policy_step, burst_step, capacity_tokens, provider_step
 from .contracts import SLAState, broadcast_schedules, sla_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
+from .fused_params import fusable, fuse
 from .params import Params, compile_params
 from .quota import admit, apply_action
 from .reward import reward
@@ -140,6 +141,13 @@ class RationingCore:
         self._sla_schedules = broadcast_schedules(p.sla, n) if v1 else None
         self.obs = np.zeros((n, self.obs_size), F32)
         self.info: dict[str, np.ndarray] = {}
+        # the compiled step (envs.fused_step) unless a trace replaces demand or rows are too long for it
+        self.fused_params = fuse(p) if self.replay is None and fusable(p) else None
+        info_keys = TIER_INFO_KEYS + SCALAR_INFO_KEYS + PROVIDER_INFO_KEYS + (
+            V1_TIER_INFO_KEYS + V1_SCALAR_INFO_KEYS if v1 else ())
+        cols = fused_step.info_layout(T, P, version, self.tier_info_keys, PROVIDER_INFO_KEYS, self.scalar_info_keys)
+        self._info_columns = [(k, cols[k]) for k in info_keys]
+        self.info_width = len(self.tier_info_keys) * T + 2 * P + len(self.scalar_info_keys)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None,
@@ -251,6 +259,10 @@ class RationingCore:
             what = f"tier {p.tier_names[col]!r}" if col < p.n_tiers else "the burst order"
             raise ValueError(f"action is NaN at row {row}, {what}: actions must be numbers "
                              "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
+        if self.fused_params is not None:
+            reward_, buf = fused_step.step(self, actions)
+            self.info = {k: buf[:, c] for k, c in self._info_columns}
+            return self.obs, reward_, np.zeros(self.num_envs, dtype=bool), self.t >= p.episode_steps, self.info
         if p.burst_policy:
             burst_action = actions[:, -1]
             actions = actions[:, : p.n_tiers]
