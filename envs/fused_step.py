@@ -27,11 +27,13 @@ from numba import njit
 from . import fused_params as fp_
 from . import observation
 from .fused_rows import JIT, ONE, ZERO, collapse_row, fair_share, row_dot, row_sum, scalar_pow, sla_share, uniforms
+from .info_keys import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, V1_SCALAR_INFO_KEYS, V1_TIER_INFO_KEYS
 from .quota import apply_action
 from .serving import latency_attainment
 
 F32 = np.float32
 _P = fp_
+
 N_TIER_KEYS = (21, 26)
 """Per-tier info blocks of v0 and v1 (``TIER_INFO_KEYS`` and ``+ V1_TIER_INFO_KEYS`` order)."""
 
@@ -347,3 +349,19 @@ def step(core, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.maximum(value, p.obs_low[block], out=value)
         core.obs[:, block] = np.minimum(value, p.obs_high[block], out=value)
     return reward, info
+
+
+def row_info(core, k: int) -> dict:
+    """Row ``k`` of the last compiled step's info as the single env reports it (floats and (T,)/(P,) views)."""
+    T, P = core.n_tiers, core.params.n_providers
+    row = core.info_buffer[k]
+    nt = len(core.tier_info_keys)
+    tiers = row[: nt * T].reshape(nt, T)
+    scalars = row[nt * T + 2 * P:].tolist()
+    out = dict(zip(TIER_INFO_KEYS, tiers))
+    out.update(zip(SCALAR_INFO_KEYS, scalars))
+    out.update(zip(PROVIDER_INFO_KEYS, row[nt * T: nt * T + 2 * P].reshape(2, P)))
+    if nt > len(TIER_INFO_KEYS):
+        out.update(zip(V1_TIER_INFO_KEYS, tiers[len(TIER_INFO_KEYS):]))
+        out.update(zip(V1_SCALAR_INFO_KEYS, scalars[len(SCALAR_INFO_KEYS):]))
+    return out

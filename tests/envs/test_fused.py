@@ -56,3 +56,22 @@ def test_info_arrays_are_not_rewritten_by_later_steps() -> None:
         core.step(np.ones((3, 6), np.float32))
     for k, v in kept.items():
         np.testing.assert_array_equal(info[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_single_env_info_equals_the_numpy_rows(version: int) -> None:
+    from envs.rationing_env import row_info
+
+    env = envs.RationingEnv("outage", version=version)
+    ref = envs.RationingCore("outage", 1, version=version)
+    ref.fused_params = None
+    env.reset(seed=4)
+    ref.reset(np.array([4], np.uint64))
+    for _ in range(50):
+        act = np.full(env.action_space.shape, 0.3, np.float32)
+        got = env.step(act)[4]
+        want = row_info(ref.step(act[None])[4], 0)
+        assert list(got) == list(want)
+        for key, value in want.items():
+            assert type(got[key]) is type(value), key
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
