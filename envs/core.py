@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from . import observation
+from . import fused_step, observation
 from .arrays import row_sum
 from .capacity import BurstState, ProviderState, burst_policy_step, burst_step, capacity_tokens, provider_step
 from .contracts import SLAState, broadcast_schedules, sla_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
+from .fused_params import fusable, fuse
+from .info_keys import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, V1_SCALAR_INFO_KEYS, V1_TIER_INFO_KEYS
 from .params import Params, compile_params
 from .quota import admit, apply_action
 from .reward import reward
@@ -42,27 +44,6 @@ from .user_response import UserState, split_throttled, user_step
 
 F32 = np.float32
 
-#: Per-tier info keys, each an array of shape (N, T) in the core, (T,) in the single env.
-TIER_INFO_KEYS = (
-    "demand_tokens", "fresh_demand_tokens", "retry_tokens", "admitted_tokens", "throttled_tokens",
-    "deferred_tokens", "lost_tokens", "served_tokens", "queue_tokens", "timed_out_tokens",
-    "latency_s", "latency_attainment", "late_tokens", "throttled_user_share", "users",
-    "churned_users", "new_users", "revenue_usd", "quota_multiplier", "agentic_share",
-    "agentic_tokens_per_request",
-)
-#: Scalar info keys, each an array of shape (N,) in the core, a float in the single env.
-SCALAR_INFO_KEYS = (
-    "capacity_tokens", "utilisation", "pressure", "collapsed", "burst_gpus", "cost_usd", "rent_usd",
-    "burst_cost_usd", "variable_cost_usd", "revenue_total_usd", "margin_usd", "latency_penalty_usd",
-    "churn_penalty_usd", "reward", "step", "hour_of_week",
-)
-#: Per-provider info key, shape (N, P).
-PROVIDER_INFO_KEYS = ("provider_gpus", "reclaimed_share")
-#: Per-tier info keys Rationing-v1 adds, (N, T).
-V1_TIER_INFO_KEYS = ("failed_tokens", "collapse_failed_tokens", "sla_credit_usd", "sla_availability",
-                     "sla_latency_attainment")
-#: Scalar info keys Rationing-v1 adds, (N,).
-V1_SCALAR_INFO_KEYS = ("sla_credit_total_usd", "burst_on_order_gpus", "batch_occupancy")
 
 
 def _rand_scale(bounds: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -140,6 +121,13 @@ class RationingCore:
         self._sla_schedules = broadcast_schedules(p.sla, n) if v1 else None
         self.obs = np.zeros((n, self.obs_size), F32)
         self.info: dict[str, np.ndarray] = {}
+        # the compiled step (envs.fused_step) unless a trace replaces demand or rows are too long for it
+        self.fused_params = fuse(p) if self.replay is None and fusable(p) else None
+        info_keys = TIER_INFO_KEYS + SCALAR_INFO_KEYS + PROVIDER_INFO_KEYS + (
+            V1_TIER_INFO_KEYS + V1_SCALAR_INFO_KEYS if v1 else ())
+        cols = fused_step.info_layout(T, P, version, self.tier_info_keys, PROVIDER_INFO_KEYS, self.scalar_info_keys)
+        self._info_columns = [(k, cols[k]) for k in info_keys]
+        self.info_width = len(self.tier_info_keys) * T + 2 * P + len(self.scalar_info_keys)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None,
@@ -223,8 +211,13 @@ class RationingCore:
         return self.obs
 
     # ------------------------------------------------------------------- step
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(self, actions: np.ndarray, info: bool = True
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Advance every env one step with ``actions`` (N, action_size) in [-1, 1].
+
+        ``info=False`` skips building the info dict on the compiled path (an empty
+        dict is returned; :func:`envs.fused_step.row_info` reads one row of the step's
+        ``info_buffer``).
 
         ``action_size`` is T, or T + 1 on v1 with ``action.burst: policy`` (the
         last entry orders or releases burst GPUs).
@@ -251,6 +244,10 @@ class RationingCore:
             what = f"tier {p.tier_names[col]!r}" if col < p.n_tiers else "the burst order"
             raise ValueError(f"action is NaN at row {row}, {what}: actions must be numbers "
                              "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
+        if self.fused_params is not None:
+            reward_, self.info_buffer = fused_step.step(self, actions)
+            self.info = {k: self.info_buffer[:, c] for k, c in self._info_columns} if info else {}
+            return self.obs, reward_, np.zeros(self.num_envs, dtype=bool), self.t >= p.episode_steps, self.info
         if p.burst_policy:
             burst_action = actions[:, -1]
             actions = actions[:, : p.n_tiers]

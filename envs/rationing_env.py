@@ -11,6 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from . import fused_step
 from .core import PROVIDER_INFO_KEYS, RationingCore
 from .render import Dashboard
 from .scenario import Scenario
@@ -211,8 +212,9 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before step()")
         act = np.asarray(action, dtype=np.float32).reshape(1, -1)
-        obs, reward, terminated, truncated, info = self.core.step(act)
-        info = row_info(info, 0)
+        fused = self.core.fused_params is not None
+        obs, reward, terminated, truncated, info = self.core.step(act, info=not fused)
+        info = fused_step.row_info(self.core, 0) if fused else row_info(info, 0)
         if self._dashboard is not None:
             self._dashboard.record(info)
         return obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info

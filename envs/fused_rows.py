@@ -1,0 +1,153 @@
+"""Row kernels of the compiled step (:mod:`envs.fused_step`): one env row, the model modules' float32 order.
+
+Each function mirrors, for one row, a numpy function of the model modules (named in
+its docstring) with the same float32 operations in the same order, so the compiled
+step gives the numpy step's numbers (bit for bit where the libm functions agree;
+``exp``/``log`` of numpy's SIMD loops may differ in the last bit, see
+:mod:`envs.fused_step`). Constants come from :mod:`envs.fused_params`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .rng import _C1, _C2, _DRAW, _GOLDEN, _HALF24, _INV24, _S33, _S40
+
+F32 = np.float32
+ZERO = F32(0.0)
+ONE = F32(1.0)
+_U1 = np.uint64(1)
+
+JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+"""numba options of every kernel: cached on disk, IEEE division (inf/nan, no ZeroDivisionError)."""
+
+
+@njit(**JIT)
+def uniforms(key: np.uint64, step: np.int64, out: np.ndarray) -> None:
+    """:meth:`envs.rng.CounterRNG.uniform` for one row: ``out`` (n_draws,) in (0, 1)."""
+    base = (np.uint64(step) + _U1) * _GOLDEN
+    base ^= key
+    for j in range(out.shape[0]):
+        x = base + (np.uint64(j) + _U1) * _DRAW
+        x ^= x >> _S33
+        x *= _C1
+        x ^= x >> _S33
+        x *= _C2
+        x ^= x >> _S33
+        x >>= _S40
+        out[j] = F32(x) * _INV24 + _HALF24
+
+
+@njit(**JIT)
+def row_sum(x: np.ndarray) -> np.float32:
+    """:func:`envs.arrays.row_sum` for one row: numpy's einsum order (4 lanes, rows of <= 15)."""
+    a0 = ZERO
+    a1 = ZERO
+    a2 = ZERO
+    a3 = ZERO
+    n = x.shape[0]
+    for j in range(0, n, 4):
+        a0 += x[j]
+        if j + 1 < n:
+            a1 += x[j + 1]
+        if j + 2 < n:
+            a2 += x[j + 2]
+        if j + 3 < n:
+            a3 += x[j + 3]
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(**JIT)
+def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
+    """:func:`envs.arrays.row_dot` for one row, in numpy's einsum order."""
+    a0 = ZERO
+    a1 = ZERO
+    a2 = ZERO
+    a3 = ZERO
+    n = x.shape[0]
+    for j in range(0, n, 4):
+        a0 += x[j] * w[j]
+        if j + 1 < n:
+            a1 += x[j + 1] * w[j + 1]
+        if j + 2 < n:
+            a2 += x[j + 2] * w[j + 2]
+        if j + 3 < n:
+            a3 += x[j + 3] * w[j + 3]
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(**JIT)
+def scalar_pow(x: np.float32, e: np.float32) -> np.float32:
+    """``array ** python_float`` as numpy computes it (its fast paths for -1, 0, 0.5, 1, 2)."""
+    if e == F32(2.0):
+        return x * x
+    if e == F32(0.5):
+        return np.sqrt(x)
+    if e == F32(-1.0):
+        return ONE / x
+    if e == ONE:
+        return x
+    if e == ZERO:
+        return ONE
+    return x ** e
+
+
+@njit(**JIT)
+def fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.float32, served: np.ndarray,
+               ratio: np.ndarray, order: np.ndarray) -> None:
+    """:func:`envs.serving.weighted_fair_share` for one row, into ``served`` (scratch: ``ratio``, ``order``)."""
+    n = backlog.shape[0]
+    for j in range(n):
+        ratio[j] = backlog[j] / weights[j]
+        order[j] = j
+    for j in range(1, n):  # insertion sort of the ratios (T entries)
+        k = order[j]
+        i = j - 1
+        while i >= 0 and ratio[order[i]] > ratio[k]:
+            order[i + 1] = order[i]
+            i -= 1
+        order[i + 1] = k
+    w_total = ZERO
+    for j in range(n):
+        w_total += weights[order[j]]
+    cum_w = ZERO
+    cum_b = ZERO
+    full = 0  # tiers served in full: how many of the k-th ratios need at most the capacity
+    for j in range(n):
+        o = order[j]
+        cum_w += weights[o]
+        cum_b += ratio[o] * weights[o]
+        if cum_b + ratio[o] * (w_total - cum_w) <= capacity:
+            full += 1
+    b_done = ZERO
+    w_done = ZERO
+    for j in range(full):
+        o = order[j]
+        w_done += weights[o]
+        b_done += ratio[o] * weights[o]
+    lam = (capacity - b_done) / max(w_total - w_done, F32(1e-12))
+    for j in range(n):
+        s = min(backlog[j], weights[j] * lam)
+        served[j] = max(s, ZERO)
+
+
+@njit(**JIT)
+def collapse_row(overload_steps: np.int32, remaining: np.int32, pressure: np.float32, collapse_pressure: np.float32,
+                 after: np.int64, duration: np.int64) -> tuple[np.int32, np.int32]:
+    """:func:`envs.serving.collapse_step` for one row: (overload_steps, collapse_remaining_steps)."""
+    count = overload_steps + 1 if pressure > collapse_pressure else 0
+    left = max(remaining - 1, 0)
+    if count >= after and left <= 0:
+        return np.int32(0), np.int32(left + duration)
+    return np.int32(count), np.int32(left)
+
+
+@njit(**JIT)
+def sla_share(running: np.float32, below: np.ndarray, inc: np.ndarray, j: int) -> np.float32:
+    """The credit share of one SLO kind at ``running`` attainment (:func:`envs.contracts.sla_step`), tier j."""
+    owed = ZERO
+    for k in range(below.shape[0]):
+        if running < below[k, j]:
+            owed += inc[k, j]
+    return owed

@@ -1,0 +1,77 @@
+"""The compiled step (envs.fused_step) gives the numpy step's numbers, bit for bit.
+
+The numpy step (``RationingCore.fused_params = None``, also the path for traces) is
+the reference. The compiled one does the same float32 operations in the same order
+and leaves ``exp``/``log`` to numpy; ``**`` and float64 ``sin``/``cos`` are libm's in
+both (numpy builds that route them to AVX512-SVML would differ in the last bit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+
+
+def _pair(scenario: str, version: int, n: int, overrides=None):
+    fused = envs.RationingCore(scenario, n, randomize=True, version=version, overrides=overrides)
+    ref = envs.RationingCore(scenario, n, randomize=True, version=version, overrides=overrides)
+    assert fused.fused_params is not None
+    ref.fused_params = None
+    return fused, ref
+
+
+@pytest.mark.parametrize("version", [0, 1])
+@pytest.mark.parametrize("scenario", envs.available_scenarios())
+def test_compiled_step_equals_numpy_step(scenario: str, version: int) -> None:
+    n = 5
+    fused, ref = _pair(scenario, version, n,
+                       {"action": {"burst": "policy"}} if (version, scenario) == (1, "outage") else None)
+    seeds = np.arange(n, dtype=np.uint64) + 11
+    start = np.arange(n) * 130
+    np.testing.assert_array_equal(fused.reset(seeds, start_steps=start), ref.reset(seeds, start_steps=start))
+    rng = np.random.default_rng(version)
+    for _ in range(700):
+        act = (rng.uniform(-1.2, 1.2, (n, fused.action_size)) * (rng.random((n, 1)) < 0.4)).astype(np.float32)
+        got, want = fused.step(act), ref.step(act)
+        for a, b in zip(got[:4], want[:4]):
+            np.testing.assert_array_equal(a, b)
+        assert list(got[4]) == list(want[4])
+        for key, value in want[4].items():
+            np.testing.assert_array_equal(got[4][key], value, err_msg=key)
+        for a, b in zip((fused.users, fused.queue_tokens, fused.sla), (ref.users, ref.queue_tokens, ref.sla)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        done = got[3]
+        if done.any():
+            np.testing.assert_array_equal(fused.reset(mask=done), ref.reset(mask=done))
+
+
+def test_info_arrays_are_not_rewritten_by_later_steps() -> None:
+    core = envs.RationingCore("default", 3, version=1)
+    core.reset(np.arange(3, dtype=np.uint64))
+    info = core.step(np.zeros((3, 6), np.float32))[4]
+    kept = {k: np.array(v) for k, v in info.items()}
+    for _ in range(3):
+        core.step(np.ones((3, 6), np.float32))
+    for k, v in kept.items():
+        np.testing.assert_array_equal(info[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_single_env_info_equals_the_numpy_rows(version: int) -> None:
+    from envs.rationing_env import row_info
+
+    env = envs.RationingEnv("outage", version=version)
+    ref = envs.RationingCore("outage", 1, version=version)
+    ref.fused_params = None
+    env.reset(seed=4)
+    ref.reset(np.array([4], np.uint64))
+    for _ in range(50):
+        act = np.full(env.action_space.shape, 0.3, np.float32)
+        got = env.step(act)[4]
+        want = row_info(ref.step(act[None])[4], 0)
+        assert list(got) == list(want)
+        for key, value in want.items():
+            assert type(got[key]) is type(value), key
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
