@@ -66,6 +66,8 @@ def env_state(vecnorm) -> dict[str, np.ndarray]:
             out[f"env.{i}.episode_count"] = np.asarray(layer.episode_count)
         elif name == "TargetQuotaActions" and layer._obs is not None:
             out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
+        elif callable(getattr(type(layer), "state_arrays", None)):  # a wrapper with a state (Lagrange multipliers)
+            out.update({f"env.{i}.{k}": v for k, v in layer.state_arrays().items()})
         elif name == "RationingVecEnv":
             out[f"env.{i}._obs"] = layer._obs.copy()
             for j, core in enumerate(layer.cores):
@@ -91,6 +93,10 @@ def _set_env_state(vecnorm, state: dict[str, np.ndarray], where: str) -> None:
             layer.episode_count = int(state.get(f"env.{i}.episode_count", 0))
         elif name == "TargetQuotaActions" and f"env.{i}._obs" in state:
             layer._obs = state[f"env.{i}._obs"].copy()
+        elif callable(getattr(type(layer), "load_state_arrays", None)):
+            prefix = f"env.{i}."
+            layer.load_state_arrays({k[len(prefix):]: get(k, v) for k, v in
+                                     ((prefix + k2, v2) for k2, v2 in layer.state_arrays().items())})
         elif name == "RationingVecEnv":
             layer._obs = get(f"env.{i}._obs", layer._obs)
             layer._next_seeds = None  # already reset once: SB3 will not reset again

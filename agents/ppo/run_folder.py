@@ -108,6 +108,12 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
+    from agents.tradeoffs.constraints import ConstraintError, parse_constraints
+
+    try:
+        constraints = parse_constraints(args.constraint, core.tier_names)
+    except ConstraintError as exc:
+        raise ConfigError(str(exc)) from None
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
@@ -142,6 +148,8 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         "obs_names": core.obs_names,
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
+        "constraints": [c.to_dict() for c in constraints],
+        "lagrange": {"lr": args.lagrange_lr, "normalise": True} if constraints else None,
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "created",

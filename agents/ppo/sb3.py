@@ -34,6 +34,10 @@ def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: 
     vec = RationingVecEnv(n_envs or hp.n_envs, scenario=specs, seed=train_row_seed(run["seed"]),
                           randomize=hp.randomize, overrides=run.get("reward_overrides") or None, stagger=hp.stagger,
                           version=int(run.get("env_version", 0)))
+    if run.get("constraints"):  # PPO-Lagrangian (agents/tradeoffs/lagrangian.py)
+        from agents.tradeoffs.lagrangian import wrap
+
+        vec = wrap(vec, run, hp.n_steps)
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
