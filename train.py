@@ -56,12 +56,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
         if f.type in ("bool",):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_text)
-        elif f.name in ("scenario", "hp"):
+        elif f.name in ("scenario", "hp", "constraint"):
             parser.add_argument(flag, action="append", default=argparse.SUPPRESS,
-                                metavar="NAME_OR_PATH" if f.name == "scenario" else "KEY=VALUE",
+                                metavar={"scenario": "NAME_OR_PATH", "hp": "KEY=VALUE"}.get(f.name, "TIER.METRIC>=X"),
                                 help=help_text.replace("%(default)s", ", ".join(defaults[f.name])))
         else:
-            kind = {"int | None": int, "int": int, "float | None": float, "str | None": str, "str": str}[f.type]
+            kind = {"int | None": int, "int": int, "float | None": float, "float": float, "str | None": str,
+                    "str": str}[f.type]
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
     ns = vars(parser.parse_args(argv))
     args = TrainArgs(**{**defaults, **ns})
@@ -73,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
         parser.error(f"--seed = {args.seed}: must be >= 0 and < {1 << 24:,}")
     if args.eval_seeds > 1000 or args.val_seeds > 1000 or args.threads > 256:
         parser.error("--eval-seeds and --val-seeds must be <= 1000, --threads <= 256")
+    if not (math.isfinite(args.lagrange_lr) and 0 < args.lagrange_lr <= 100):
+        parser.error(f"--lagrange-lr = {args.lagrange_lr}: must be a finite number in (0, 100]")
     for name in ("margin_weight", "latency_weight", "churn_weight"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_REWARD_WEIGHT):
@@ -210,12 +213,14 @@ def final_evaluation(run_dir: Path, n_seeds: int, progress: bool = True, all_plo
     from agents.common.seeds import ALL_SCENARIOS
     from agents.evaluate.command import evaluate_and_report
     from agents.ppo.run_policy import read_run
+    from agents.tradeoffs.constraints import Constraint
 
     run = read_run(run_dir)
     scenarios = list(dict.fromkeys([*ALL_SCENARIOS, *scenario_specs(run_dir, run)]))
     evaluate_and_report([str(run_dir), "baselines"], scenarios=scenarios, n_seeds=n_seeds, out=run_dir / "evaluation",
                         progress=progress, plots="all" if all_plots else "headline", overwrite=True,
-                        env_version=run_env_version(run), overrides=eval_overrides(run, reward=False))
+                        env_version=run_env_version(run), overrides=eval_overrides(run, reward=False),
+                        constraints=[Constraint.from_dict(d).name for d in run.get("constraints") or []])
 
 
 def main(argv: list[str] | None = None) -> int:

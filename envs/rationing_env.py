@@ -15,6 +15,7 @@ from . import fused_step
 from .core import PROVIDER_INFO_KEYS, RationingCore
 from .render import Dashboard
 from .scenario import Scenario
+from .vector_reward import check_reward_mode, reward_names, reward_space, reward_vector
 
 ENV_ID = "Rationing-v0"
 ENV_VERSION = 0
@@ -89,6 +90,8 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
     gross margin (revenue minus rent, burst and variable cost), late tokens times
     each tier's ``late_penalty_usd_per_mtok``, churned users times each tier's
     ``lifetime_value_usd``. Every term is reported in ``info`` in dollars.
+    ``reward="vector"`` returns the terms instead, a float32 vector in dollars, higher is
+    better (MO-Gymnasium's API: ``reward_space``, ``reward_dim``; :mod:`envs.vector_reward`).
 
     ## Starting State
 
@@ -170,12 +173,15 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         trace: str | Path | None = None,
         version: int = ENV_VERSION,
+        reward: str = "scalar",
     ) -> None:
+        self.reward_mode = check_reward_mode(reward)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r}: one of {self.metadata['render_modes']} or None")
         self.core = RationingCore(scenario, 1, randomize=randomize, overrides=overrides, trace=trace, version=version)
         self.metadata = {**self.metadata, "env_version": version}
         self.action_space, self.observation_space = _spaces(self.core)
+        _set_reward_space(self, version)
         self.render_mode = render_mode
         # the episode so far, kept only when rendering (envs.render)
         self._dashboard = Dashboard(self.core.params, f"{ENV_ID}  {self.core.scenario.name}") if render_mode else None
@@ -215,9 +221,10 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         fused = self.core.fused_params is not None
         obs, reward, terminated, truncated, info = self.core.step(act, info=not fused)
         info = fused_step.row_info(self.core, 0) if fused else row_info(info, 0)
+        r = reward_vector(info, self.core.version) if self.reward_mode == "vector" else float(reward[0])
         if self._dashboard is not None:
             self._dashboard.record(info)
-        return obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        return obs[0].copy(), r, bool(terminated[0]), bool(truncated[0]), info
 
     def render(self):
         """``rgb_array``: a dashboard of the episode so far, uint8 (540, 960, 3); ``ansi``: a text table
@@ -226,6 +233,14 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
             gym.logger.warn("render() without a render_mode: make the env with render_mode='rgb_array' or 'ansi'")
             return None
         return self._dashboard.ansi() if self.render_mode == "ansi" else self._dashboard.rgb_array()
+
+
+def _set_reward_space(env: Any, version: int) -> None:
+    """``reward="vector"`` (:mod:`envs.vector_reward`): MO-Gymnasium's ``reward_space`` and ``reward_dim``."""
+    if env.reward_mode == "vector":
+        env.reward_space = reward_space(version)
+        env.reward_dim = int(env.reward_space.shape[0])
+        env.reward_names = reward_names(version)
 
 
 def row_info(info: dict[str, np.ndarray], k: int) -> dict[str, Any]:
@@ -269,7 +284,9 @@ class RationingVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         version: int = ENV_VERSION,
+        reward: str = "scalar",
     ) -> None:
+        self.reward_mode = check_reward_mode(reward)
         if render_mode is not None:
             raise ValueError(f"render_mode = {render_mode!r}: the vector env does not render (use RationingEnv)")
         modes = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)
@@ -291,6 +308,7 @@ class RationingVectorEnv(VectorEnv):
         self.single_action_space, self.single_observation_space = _spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
+        _set_reward_space(self, version)
         self.render_mode = None
         self._started = False
 
@@ -325,6 +343,8 @@ class RationingVectorEnv(VectorEnv):
         if pending.any():  # NEXT_STEP: these rows start again; the core steps every row, so reset them twice
             core.reset(mask=pending)
         obs, reward, terminated, truncated, info = core.step(np.asarray(actions, dtype=np.float32))
+        if self.reward_mode == "vector":
+            reward = reward_vector(info, core.version)
         if self.max_episode_steps is not None:
             truncated = truncated | (core.t >= self.max_episode_steps)
         # The core allocates every info array afresh each step and never writes to it again: no copies.
@@ -334,7 +354,8 @@ class RationingVectorEnv(VectorEnv):
             core.episodes[pending] -= 1
             core.reset(mask=pending)
             valid = ~pending
-            reward, terminated, truncated = np.where(pending, 0.0, reward).astype(reward.dtype), \
+            zero = pending[:, None] if reward.ndim == 2 else pending
+            reward, terminated, truncated = np.where(zero, 0.0, reward).astype(reward.dtype), \
                 terminated & valid, truncated & valid
             infos.update(dict.fromkeys(self._masks, valid))
         done = terminated | truncated

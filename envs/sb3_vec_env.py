@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from .core import RationingCore
 from .rationing_env import RationingEnv, _spaces, row_info
 from .scenario import Scenario
+from .vector_reward import check_reward_mode, reward_names, reward_space, reward_vector
 
 
 class RationingVecEnv(VecEnv):
@@ -44,6 +45,9 @@ class RationingVecEnv(VecEnv):
             every time of week rather than all rows stepping in lockstep from
             Monday 00:00. Later episodes are whole. Off by default (evaluation).
         version: env version, 0 (``Rationing-v0``, the default here) or 1.
+        reward: ``"scalar"`` or ``"vector"``: (N, reward_dim) float32 rewards in dollars
+            (:mod:`envs.vector_reward`; for multi-objective learners, not SB3's PPO).
+            Either way :attr:`last_reward_vector` holds the last step's vectors.
     """
 
     def __init__(
@@ -56,7 +60,12 @@ class RationingVecEnv(VecEnv):
         full_info: bool = False,
         stagger: bool = False,
         version: int = 0,
+        reward: str = "scalar",
     ) -> None:
+        self.reward_mode = check_reward_mode(reward)
+        self.reward_space = reward_space(version)
+        self.reward_dim = int(self.reward_space.shape[0])
+        self.reward_names = reward_names(version)
         scenarios = list(scenario) if isinstance(scenario, (list, tuple)) else [scenario]
         if not 1 <= len(scenarios) <= num_envs:
             raise ValueError(f"scenario: {len(scenarios)} scenarios need 1 <= count <= num_envs = {num_envs}")
@@ -90,6 +99,11 @@ class RationingVecEnv(VecEnv):
     @property
     def tier_names(self) -> list[str]:
         return self.core.tier_names
+
+    @property
+    def last_reward_vector(self) -> np.ndarray:
+        """(N, reward_dim) float32 vector rewards of the last step (:mod:`envs.vector_reward`)."""
+        return reward_vector(self.last_info, self.core.version)
 
     @property
     def obs_names(self) -> list[str]:
@@ -144,6 +158,8 @@ class RationingVecEnv(VecEnv):
                     obs[rows] = core.obs
             if len(self.cores) == 1:
                 obs = self.core.obs
+        if self.reward_mode == "vector":
+            reward = reward_vector(info, self.core.version)
         return obs.copy(), reward.copy(), done.copy(), infos
 
     def close(self) -> None:

@@ -87,7 +87,7 @@ from agents.evaluate.runner import run_evaluation
 from agents.evaluate.tables import _csv_rows, markdown
 from agents.rules import RuleError, tuned_file_for
 
-OUTPUT_PATTERNS = ("results.md", "results.json", "summary.json", "summary.csv", "*.png")
+OUTPUT_PATTERNS = ("results.md", "results.json", "summary.json", "summary.csv", "constraints.json", "*.png")
 PLOT_MODES = ("all", "headline", "none")
 
 
@@ -154,9 +154,23 @@ def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None,
                         out: str | Path = "runs/eval", progress: bool = True, plots: bool | str = True,
                         tuned_file: str | Path | None = None, reference: bool = True,
                         overrides: dict[str, Any] | None = None, overwrite: bool = False,
-                        env_version: int = 1) -> Evaluation:
-    """Run, write every output into ``out``, print the Markdown tables; returns the evaluation."""
+                        env_version: int = 1, constraints: list[str] | None = None) -> Evaluation:
+    """Run, write every output into ``out``, print the Markdown tables; returns the evaluation.
+
+    ``constraints`` (``--constraint TIER.METRIC>=LIMIT``): also report each one's satisfaction per policy
+    and scenario with CIs (``constraints.json``, a table in ``results.md``; :mod:`agents.tradeoffs.report`).
+    """
     check_out(out, overwrite)  # before any work: a refused --out changes nothing
+    parsed = []
+    if constraints:
+        from agents.tradeoffs.constraints import ConstraintError
+        from agents.tradeoffs.report import check_constraints
+
+        try:
+            parsed = check_constraints(constraints, list(dict.fromkeys(scenarios or ALL_SCENARIOS)), overrides,
+                                       env_version)
+        except ConstraintError as exc:
+            raise EvaluateError(str(exc)) from None
     kill_point("final_eval")
     shipped = tuned_file_for(env_version)
     tuned_file = shipped if tuned_file is None else tuned_file
@@ -166,6 +180,10 @@ def evaluate_and_report(policies: list[str], scenarios: list[str] | None = None,
                         overrides=overrides, env_version=env_version)
     write_outputs(ev, out, plots=plots, overwrite=overwrite)
     print(report_text(ev))
+    if parsed:
+        from agents.tradeoffs.report import write_constraint_report
+
+        print(write_constraint_report(ev, parsed, out, overrides))
     print(f"wrote {out}/: results.md, results.json, summary.json, summary.csv"
           + ("" if plots in (False, "none") else ", PNG plots"))
     return ev
@@ -194,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plots", nargs="?", const="all", default="all", choices=PLOT_MODES,
                     help="which PNG plots: all (default), headline (the two summary plots), none")
     ap.add_argument("--no-plots", dest="plots", action="store_const", const="none", help="same as --plots none")
+    ap.add_argument("--constraint", action="append", metavar="TIER.METRIC>=LIMIT",
+                    help="report this constraint's satisfaction per policy and scenario (CI over seeds), repeatable; "
+                         "e.g. enterprise.latency_attainment>=0.99 (agents/tradeoffs/constraints.py)")
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args(argv)
@@ -207,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_and_report(a.policy or ["baselines"], a.scenario, a.seeds, a.out, progress=a.progress,
                             plots=a.plots, tuned_file=a.tuned_file, reference=a.reference, env_version=a.env_version,
                             overrides={"time": {"episode_days": a.days}} if a.days is not None else None,
-                            overwrite=a.overwrite)
+                            overwrite=a.overwrite, constraints=a.constraint)
     except (PolicyError, ScenarioError, SeedError, RuleError, EvaluateError, TraceError, FileRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

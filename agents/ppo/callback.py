@@ -36,18 +36,15 @@ def validation_scenarios(run_dir: Path, run: dict[str, Any]) -> dict[str, str]:
     return dict(zip(run["scenarios"], scenario_specs(run_dir, run)))
 
 
-def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_seeds: int) -> dict[str, float]:
-    """Mean episode return of the deterministic policy per scenario (by name), on validation seeds."""
-    import envs
-    from agents.evaluate.metrics import rollout
+def deterministic(model, run: dict[str, Any]):
+    """``core -> policy``: the model being trained behind the shared ``predict`` on one scenario's core
+    (normalise, act, convert to environment actions; a residual run binds its rule to that scenario)."""
     from agents.ppo.residual import env_action_converter
     from agents.rules import RuleContext
 
     vecnorm = model.get_env()
 
     class Deterministic:
-        """The model being trained behind the shared ``predict``: normalise, act, convert to env actions."""
-
         def __init__(self, convert) -> None:
             self.convert = convert
 
@@ -55,13 +52,24 @@ def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_s
             action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
             return self.convert(action, obs), state
 
+    def policy_for(core) -> Deterministic:
+        return Deterministic(env_action_converter(run, RuleContext(core)))
+
+    return policy_for
+
+
+def validation_return(model, run: dict[str, Any], scenarios: dict[str, str], n_seeds: int) -> dict[str, float]:
+    """Mean episode return of the deterministic policy per scenario (by name), on validation seeds."""
+    import envs
+    from agents.evaluate.metrics import rollout
+
+    policy_for = deterministic(model, run)
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
     out = {}
     for name, spec in scenarios.items():
         core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None,
                                   version=int(run.get("env_version", 0)))
-        policy = Deterministic(env_action_converter(run, RuleContext(core)))
-        out[name] = float(rollout(policy, core, seeds, keys=()).returns.mean())
+        out[name] = float(rollout(policy_for(core), core, seeds, keys=()).returns.mean())
     return out
 
 
@@ -96,6 +104,10 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
                 from agents.ppo.warmstart import set_actor_trainable
 
                 set_actor_trainable(self.model.policy, False)
+            if run.get("constraints"):  # PPO-Lagrangian: the multipliers' log continues from the checkpoint
+                from agents.tradeoffs.lagrangian import truncate_log
+
+                truncate_log(run_dir, start)
             self.bar = tqdm(total=total, initial=start, unit="step", unit_scale=True, dynamic_ncols=True,
                             disable=not progress, desc="train")
 
@@ -118,6 +130,10 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
 
                 set_actor_trainable(self.model.policy, True)
                 self.frozen = False
+            if run.get("constraints"):
+                from agents.tradeoffs.lagrangian import record
+
+                record(self.model, self.logger, run_dir)
             self.bar.update(n - self.bar.n)
             rate = (n - self.n0) / max(time.perf_counter() - self.t0, 1e-9)
             post = {"steps/s": f"{rate:,.0f}"}
@@ -132,12 +148,18 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
             n = self.model.num_timesteps
             returns = validation_return(self.model, run, scenarios, n_seeds=int(config["val_seeds"]))
             score = float(np.mean(list(returns.values())))
+            extra = {}
+            if run.get("constraints"):  # select on return among policies that meet the constraints
+                from agents.tradeoffs.selection import constrained_score
+
+                score, extra = constrained_score(deterministic(self.model, run), run, scenarios,
+                                                 int(config["val_seeds"]), score)
             self.last_eval = score
             self.logger.record("eval/mean_return", score)
             for name, value in returns.items():
                 self.logger.record(f"eval/return_{name}", value)
             entry = {"timesteps": n, "score": score, "returns": returns,
-                     "wall_s": round(time.perf_counter() - self.t0, 2)}
+                     "wall_s": round(time.perf_counter() - self.t0, 2), **extra}
             moved = actor_moved(self.model, run, run_dir)
             if moved is not None:  # how far the actor is from its behaviour-cloned warm start
                 entry["actor_moved"] = moved

@@ -221,3 +221,8 @@ class TrainArgs:
     hp: list[str] = _opt([], "override a hyperparameter, KEY=VALUE (VALUE read as YAML), repeatable; recorded in "
                          "run.json")
     all_plots: bool = _opt(False, "final evaluation: also write every per-policy time-series plot (slow)")
+    constraint: list[str] = _opt([], "constraint TIER.METRIC>=LIMIT or <=LIMIT, repeatable (e.g. "
+                                 "enterprise.latency_attainment>=0.99, free.churn_per_month<=0.05): PPO-Lagrangian, "
+                                 "agents/tradeoffs/constraints.py")
+    lagrange_lr: float = _opt(0.05, "learning rate of the Lagrange multipliers (per rollout, per unit of relative "
+                              "violation)")

@@ -69,6 +69,8 @@ def env_state(vecnorm) -> dict[str, np.ndarray]:
         elif name == "RuleTwinBaseline" and layer._obs is not None:
             out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
             out.update(_vec_env_state(layer.twin, f"env.{i}.twin"))
+        elif callable(getattr(type(layer), "state_arrays", None)):  # a wrapper with a state (Lagrange multipliers)
+            out.update({f"env.{i}.{k}": v for k, v in layer.state_arrays().items()})
         elif name == "RationingVecEnv":
             out.update(_vec_env_state(layer, f"env.{i}"))
     return out
@@ -102,6 +104,10 @@ def _set_env_state(vecnorm, state: dict[str, np.ndarray], where: str) -> None:
         elif name == "RuleTwinBaseline":
             layer._obs = get(f"env.{i}._obs", np.zeros((layer.num_envs, layer.twin._obs.shape[1]), np.float32))
             _set_vec_env_state(layer.twin, f"env.{i}.twin", get)
+        elif callable(getattr(type(layer), "load_state_arrays", None)):
+            prefix = f"env.{i}."
+            layer.load_state_arrays({k[len(prefix):]: get(k, v) for k, v in
+                                     ((prefix + k2, v2) for k2, v2 in layer.state_arrays().items())})
         elif name == "RationingVecEnv":
             _set_vec_env_state(layer, f"env.{i}", get)
 

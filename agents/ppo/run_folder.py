@@ -124,6 +124,15 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
+    from agents.tradeoffs.constraints import ConstraintError, parse_constraints
+
+    try:
+        constraints = parse_constraints(args.constraint, core.tier_names)
+    except ConstraintError as exc:
+        raise ConfigError(str(exc)) from None
+    if constraints and hp.twin_baseline:
+        raise ConfigError("--constraint with twin_baseline = true: the twin's reward is not shaped by the "
+                          "multipliers; train a constrained run with twin_baseline: false")
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
@@ -160,6 +169,8 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         "tier_names": core.tier_names,
         "action_layout": layout.to_dict(),
         **({"residual": residual} if residual else {}),
+        "constraints": [c.to_dict() for c in constraints],
+        "lagrange": {"lr": args.lagrange_lr, "normalise": True} if constraints else None,
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "created",

@@ -39,6 +39,10 @@ def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: 
                                stagger=hp.stagger, version=int(run.get("env_version", 0)))
 
     vec = batched()
+    if run.get("constraints"):  # PPO-Lagrangian (agents/tradeoffs/lagrangian.py)
+        from agents.tradeoffs.lagrangian import wrap
+
+        vec = wrap(vec, run, hp.n_steps)
     if hp.action_parameterisation == "target":
         vec = TargetQuotaActions(vec, ActionLayout.from_dict(run["action_layout"]))
     elif hp.action_parameterisation == "residual":

@@ -1,0 +1,11 @@
+"""Trade-offs the way operators state them: constraints (PPO-Lagrangian) and preference-conditioned policies.
+
+:mod:`agents.tradeoffs.constraints` parses ``--constraint "enterprise.latency_attainment>=0.99"``;
+:mod:`agents.tradeoffs.lagrangian` trains PPO with one Lagrange multiplier per constraint;
+:mod:`agents.tradeoffs.report` reports each constraint's satisfaction in an evaluation.
+The vector reward these build on is :mod:`envs.vector_reward`.
+"""
+
+from agents.tradeoffs.constraints import Constraint, ConstraintError, parse_constraint, parse_constraints
+
+__all__ = ["Constraint", "ConstraintError", "parse_constraint", "parse_constraints"]

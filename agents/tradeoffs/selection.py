@@ -1,0 +1,56 @@
+"""Model selection of a constrained run: the validation return, minus a steep penalty for violations.
+
+A constrained run keeps as ``best`` the checkpoint with the highest *constrained score*: its mean
+validation return when every constraint is met on the validation seeds (mean over seeds, per
+scenario), and that return minus ``VIOLATION_PENALTY`` x the summed relative violations
+(``|value - limit| / limit`` on the bad quantity) otherwise, so a feasible checkpoint beats an
+infeasible one of similar return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.tradeoffs.constraints import Constraint, episode_values
+
+VIOLATION_PENALTY = 1000.0
+"""Score units (episode return) per unit of relative violation (1% over a limit costs 10)."""
+
+
+def relative_violation(c: Constraint, value: float) -> float:
+    """How far ``value`` (the metric) is past the limit, relative to the limit on the bad quantity; 0 if met."""
+    bad = 1.0 - value if c.metric == "latency_attainment" else value
+    return max(0.0, c.sense * (bad / c.bad_limit - 1.0))
+
+
+def constrained_score(policy_for, run: dict[str, Any], scenarios: dict[str, str], n_seeds: int,
+                      mean_return: float) -> tuple[float, dict[str, Any]]:
+    """``(score, entry fields)``: the constraint values per scenario on the validation seeds, and the score.
+
+    ``policy_for(core)``: the policy on that scenario's core (``agents.ppo.callback.deterministic``).
+    """
+    import envs
+    from agents.common.seeds import VALIDATION_SEED_BASE
+    from agents.evaluate.metrics import episode_metrics, rollout
+
+    constraints = [Constraint.from_dict(d) for d in run["constraints"]]
+    values: dict[str, dict[str, float]] = {}
+    penalty = 0.0
+    for name, spec in scenarios.items():
+        core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None,
+                                  version=int(run.get("env_version", 0)))
+        p = core.params
+        seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
+        metrics = episode_metrics(rollout(policy_for(core), core, seeds), p.dt_h)
+        values[name] = {}
+        for c in constraints:
+            v = float(np.nanmean(episode_values(c, metrics, core.tier_names, p.users0, p.episode_steps * p.dt_h)))
+            values[name][c.name] = v
+            penalty += relative_violation(c, v)
+    score = mean_return - VIOLATION_PENALTY * penalty
+    return score, {"return_mean": mean_return, "constraint_values": values, "feasible": penalty == 0.0}
+
+
+__all__ = ["VIOLATION_PENALTY", "constrained_score", "relative_violation"]

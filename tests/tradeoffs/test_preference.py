@@ -1,0 +1,52 @@
+"""Preference conditioning: per-episode weights in the observation, the reward they weight, fixed-weight policies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.tradeoffs.preference import PreferencePolicy, PreferenceRewards, draw_weights, preference_reward
+from envs.sb3_vec_env import RationingVecEnv
+from envs.vector_reward import scalarise
+
+SHORT = {"time": {"episode_days": 1 / 24}}  # 4 steps of 15 minutes
+
+
+def test_weights_in_observation_and_reward_redrawn_per_episode() -> None:
+    base = RationingVecEnv(4, scenario="default", seed=2, overrides=SHORT, version=1)
+    env = PreferenceRewards(base, seed=7)
+    obs = env.reset()
+    assert obs.shape == (4, base.observation_space.shape[0] + 3) and env.observation_space.contains(obs[0])
+    first = obs[:, -3:].copy()
+    np.testing.assert_allclose(first.sum(axis=1), 3.0, rtol=1e-5)
+    for t in range(4):
+        obs, reward, done, infos = env.step(np.zeros((4, 6), np.float32))
+        w = first if t < 3 else None
+        if w is not None:
+            np.testing.assert_allclose(reward, preference_reward(base.last_reward_vector, w, 1e4), rtol=1e-6)
+            np.testing.assert_array_equal(obs[:, -3:], first)
+    assert done.all() and not np.allclose(obs[:, -3:], first)  # new episode, new weights
+    np.testing.assert_array_equal(infos[0]["terminal_observation"][-3:], first[0])
+    # batch-independent draws: row 1's weights are the same in a batch of 2
+    np.testing.assert_array_equal(draw_weights(7, np.arange(2), np.zeros(2))[1], first[1])
+
+
+def test_default_weights_give_the_scalar_reward() -> None:
+    base = RationingVecEnv(3, scenario="default", seed=2, overrides=SHORT, version=1)
+    base.reset()
+    _, reward, _, _ = base.step(np.zeros((3, 6), np.float32))
+    ones = np.ones((3, 3), np.float32)
+    np.testing.assert_allclose(preference_reward(base.last_reward_vector, ones, 1e4),
+                               scalarise(base.last_reward_vector, base.core.params), rtol=1e-5)
+    np.testing.assert_allclose(preference_reward(base.last_reward_vector, ones, 1e4), reward, rtol=1e-5)
+
+
+def test_preference_policy_appends_fixed_weights() -> None:
+    class Echo:
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return obs[:, -3:], state
+
+    pol = PreferencePolicy(Echo(), [2.0, 0.5, 0.5])
+    action, _ = pol.predict(np.zeros((2, 58), np.float32))
+    np.testing.assert_array_equal(action, [[2.0, 0.5, 0.5]] * 2)
+    single, _ = pol.predict(np.zeros(58, np.float32))
+    assert single.shape == (3,)
