@@ -93,15 +93,16 @@ def fit(spec: ResidualSpec, version: int, generations: int, population: int, see
     n_elite = max(2, population // 8)
     for g in range(generations):
         t0 = time.perf_counter()
-        w = m + s * rng.standard_normal((population, d, t))
-        w[0] = m
+        w = m + s * rng.standard_normal((population + 1, d, t))
+        w[0], w[-1] = m, 0.0  # the current mean, and the rule itself (not a candidate) for the log
         seeds = train_seeds(seeds_per, start=(g * seeds_per) % 8000)
         score = sum(returns(LinearResidual(mean, std, w), spec, sc, seeds, version).mean(axis=1)
                     for sc in TRAIN_SCENARIOS) / len(TRAIN_SCENARIOS)
-        elite = w[np.argsort(-score)[:n_elite]]
+        rule = score[-1]
+        elite = w[np.argsort(-score[:-1])[:n_elite]]
         m, s = elite.mean(axis=0), 0.7 * s + 0.3 * elite.std(axis=0)
-        log(f"generation {g + 1}/{generations}: mean candidate {score[0]:.2f}, best {score.max():.2f} "
-            f"({time.perf_counter() - t0:.1f} s)")
+        log(f"generation {g + 1}/{generations}: over the rule on this generation's seeds: mean candidate "
+            f"{score[0] - rule:+.2f}, best {score[:-1].max() - rule:+.2f} ({time.perf_counter() - t0:.1f} s)")
     return LinearResidual(mean, std, m[None])
 
 

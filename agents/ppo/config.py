@@ -214,7 +214,7 @@ class TrainArgs:
     checkpoint_every: int = _opt(500_000, "timesteps between checkpoints (written atomically)")
     eval_every: int = _opt(500_000, "timesteps between evaluations on held-out seeds and scenarios (keeps the best)")
     eval_seeds: int = _opt(20, "seeds per scenario in the final evaluation table (claims need >= 20, paired CIs)")
-    val_seeds: int = _opt(8, "validation seeds per scenario for the evaluations during training (model selection)")
+    val_seeds: int = _opt(16, "validation seeds per scenario for the evaluations during training (model selection)")
     final_eval: bool = _opt(True, "evaluate against the tuned baselines at the end and print the table")
     threads: int = _opt(1, "torch threads (1 is the safe default when processes share cores)")
     progress: bool = _opt(True, "show progress bars (training and the final evaluation)")
