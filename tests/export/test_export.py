@@ -498,20 +498,24 @@ def test_weights_hold_the_checkpoint_statistics(run_dir: Path, exported: Path) -
         assert w["obs_clip"] == norm["clip_obs"] and w["actor.0.weight"].dtype == np.float32
 
 
-def test_shipped_v1_policy_exports_with_parity_and_refuses_other_versions(tmp_path: Path) -> None:
-    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "ppo-v1"
-    meta = export_policy(shipped, tmp_path / "v1")
-    assert meta["env_id"] == "Rationing-v1" and meta["env_version"] == 1
-    names = envs.RationingCore("default", 1, version=1).obs_names
-    policy = load_policy(tmp_path / "v1", obs_names=names, env_id="Rationing-v1", env_version=1)
-    core = envs.RationingCore("outage", 4, version=1)
+def test_shipped_v1_residual_policy_is_refused_with_one_line_and_v0_exports_with_parity(tmp_path: Path) -> None:
+    """The shipped v1 policy corrects a rule that reads the scenario: the format cannot carry it."""
+    from agents.export.exporter import ExportError
+
+    root = Path(__file__).resolve().parents[2] / "checkpoints"
+    with pytest.raises(ExportError, match="corrects the rule 'fair-share-tod'") as err:
+        export_policy(root / "ppo-v1", tmp_path / "v1")
+    assert "\n" not in str(err.value) and not (tmp_path / "v1").exists()
+    meta = export_policy(root / "ppo-v0", tmp_path / "v0")
+    assert meta["env_id"] == "Rationing-v0" and meta["env_version"] == 0
+    policy = load_policy(tmp_path / "v0", obs_names=envs.RationingCore("default", 1).obs_names,
+                         env_id="Rationing-v0", env_version=0)
+    core = envs.RationingCore("outage", 4)
     obs = core.reset(np.arange(4, dtype=np.uint64))
-    reference = load_run_policy(shipped)
+    reference = load_run_policy(root / "ppo-v0")
     for _ in range(48):
         action = policy.predict(obs)[0]
         np.testing.assert_allclose(action, reference.predict(obs)[0], atol=1e-5)
         obs = core.step(action)[0]
-    with pytest.raises(PolicyLoadError, match="made for Rationing-v1 version 1"):
-        load_policy(tmp_path / "v1", env_id="Rationing-v0", env_version=0)
-    with pytest.raises(PolicyLoadError, match="observation layout differs"):
-        load_policy(tmp_path / "v1", obs_names=envs.RationingCore("default", 1).obs_names)
+    with pytest.raises(PolicyLoadError, match="made for Rationing-v0 version 0"):
+        load_policy(tmp_path / "v0", env_id="Rationing-v1", env_version=1)

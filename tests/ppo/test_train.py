@@ -162,7 +162,7 @@ def test_shipped_policy_loads_runs_and_reproduces_its_table(name: str, version: 
 
     shipped = ROOT / "checkpoints" / name
     policy = load_run_policy(shipped)
-    assert policy.hyperparams["action_parameterisation"] == "target"
+    assert policy.hyperparams["action_parameterisation"] == ("target" if version == 0 else "residual")
     assert policy.env_version == version
     ev = run_evaluation([str(shipped)], ["outage"], n_seeds=2, progress=False, reference=False, env_version=version)
     mine = {r["seed"]: r["episode_return"] for r in records(ev)}
