@@ -91,14 +91,17 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
                     "last_eval": self.last_eval}
 
         def _on_training_start(self) -> None:
+            hp = run["hyperparams"]
+            self.unfreeze_at = hp.get("warm_start_critic_steps", 0) if hp.get("warm_start", "none") != "none" else 0
             self.next_ckpt = int(counters.get("next_ckpt") or start + every_ckpt)
-            self.next_eval = int(counters.get("next_eval") or start + every_eval)
+            # the first validation comes when the critic warm-up ends, before the actor moves: the warm
+            # start itself (the rule, for a residual run) is a candidate of the model selection
+            first = min(start + every_eval, self.unfreeze_at) if start < self.unfreeze_at else start + every_eval
+            self.next_eval = int(counters.get("next_eval") or first)
             self.best = counters.get("best")
             self.last_eval = counters.get("last_eval")
             self.snapshot = None
             self.t0, self.n0 = time.perf_counter(), self.model.num_timesteps
-            hp = run["hyperparams"]
-            self.unfreeze_at = hp.get("warm_start_critic_steps", 0) if hp.get("warm_start", "none") != "none" else 0
             self.frozen = start < self.unfreeze_at
             if self.frozen:  # critic warm-up after behaviour cloning: the actor stays the clone
                 from agents.ppo.warmstart import set_actor_trainable

@@ -129,3 +129,13 @@ def test_twin_state_round_trips_for_a_bit_exact_resume() -> None:
     for (obs, reward, done, _), a in zip(later, actions[30:]):
         obs2, reward2, done2, _ = other.step(a.astype(np.float32))
         assert np.array_equal(obs, obs2) and np.array_equal(reward, reward2) and np.array_equal(done, done2)
+
+
+def test_the_warm_start_is_validated_before_the_actor_moves(tmp_path: Path) -> None:
+    """The first validation comes when the critic warm-up ends (4,096 steps here), not at --eval-every."""
+    res = _train("--output", str(tmp_path), "--run-name", "res", "--timesteps", "12288", "--eval-every", "8192",
+                 "--hp", "action_parameterisation=residual", "--seed", "2", *TINY)
+    assert res.returncode == 0, res.stderr
+    history = _history(tmp_path / "res")
+    assert [h["timesteps"] for h in history] == [4096, 12288]
+    assert history[0]["actor_moved"] == 0.0 < history[1]["actor_moved"]
