@@ -50,7 +50,8 @@ def main() -> None:
     print(f"best tuned baseline {best!r}: validation score {base_score:.2f} "
           f"({', '.join(f'{k} {v:.1f}' for k, v in base.items())})")
     if "warm_start" in run:
-        how = "residual on" if run["hyperparams"].get("action_parameterisation") == "residual" else "behaviour cloning of"
+        residual = run["hyperparams"].get("action_parameterisation") == "residual"
+        how = "residual on" if residual else "behaviour cloning of"
         print(f"warm start ({how} {run['warm_start']['rule']!r}): {run['warm_start']['seconds']} s")
     for h in history:
         wins = sum(h["returns"][s] > base[s] for s in scenarios)
