@@ -105,14 +105,19 @@ class ZeroCostVecEnv(VecEnv):
 
 
 def train_stack(hp):
-    """The env as train.py wraps it (see ``make_env`` there)."""
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+    """The env exactly as train.py builds it (``agents.ppo.sb3.make_env``): on the default hyperparameters
+    a residual on the best tuned rule with its rule twin (a second batch of rows), VecMonitor, VecNormalize."""
+    from agents.ppo import sb3
+    from agents.ppo.parameterisation import ActionLayout
+    from agents.ppo.residual import ResidualSpec
+    from agents.rules import tuned_file_for
 
-    from agents.ppo.parameterisation import ActionLayout, TargetQuotaActions
-
-    vec = RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS, stagger=hp.stagger)
-    vec = TargetQuotaActions(vec, ActionLayout.from_params(vec.core.params))
-    return VecNormalize(VecMonitor(vec), gamma=hp.gamma)
+    probe = RationingVecEnv(1, scenario=DEFAULT_TRAIN_SCENARIOS[0], version=1)
+    run = {"seed": 0, "reward_overrides": None, "env_version": 1,
+           "action_layout": ActionLayout.from_params(probe.core.params).to_dict()}
+    if hp.action_parameterisation == "residual":
+        run["residual"] = ResidualSpec.from_tuned(hp.residual_rule, tuned_file_for(1), hp.residual_log_range).to_dict()
+    return sb3.make_env(list(DEFAULT_TRAIN_SCENARIOS), run, hp)
 
 
 def measure(venv, hp, timesteps: int) -> tuple[float, float]:
@@ -140,17 +145,18 @@ def main() -> None:
                           {"n_envs": args.n_envs, "n_steps": args.n_steps, "batch_size": args.batch_size})
     print(f"PPO n_envs={hp.n_envs} n_steps={hp.n_steps} batch={hp.batch_size} epochs={hp.n_epochs} "
           f"net={hp.net_arch}, torch threads=1")
-    real = RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS)
+    real = RationingVecEnv(hp.n_envs, scenario=DEFAULT_TRAIN_SCENARIOS, version=1)
     ceiling, _ = measure(ZeroCostVecEnv(real, real.core.params.episode_steps), hp, args.timesteps)
     batched, batched_share = measure(real, hp, args.timesteps)
     print(f"batched RationingVecEnv : {batched:>9,.0f} env-steps/s  (env {100 * batched_share:.1f}% of wall time)")
     print(f"zero-cost VecEnv (SB3's ceiling): {ceiling:>9,.0f} env-steps/s; ratio {batched / ceiling:.2f}")
     stacked, stacked_share = measure(train_stack(hp), hp, args.timesteps)
-    print(f"train.py's stack (target actions, VecMonitor, VecNormalize): {stacked:>9,.0f} env-steps/s "
+    print(f"train.py's stack ({hp.action_parameterisation} actions{', rule twin' if hp.twin_baseline else ''}, "
+          f"VecMonitor, VecNormalize): {stacked:>9,.0f} env-steps/s "
           f"(env and wrappers {100 * stacked_share:.1f}% of wall time); ratio to the ceiling {stacked / ceiling:.2f}")
     if args.no_dummy:
         return
-    dummy_env = DummyVecEnv([lambda: envs.RationingEnv() for _ in range(hp.n_envs)])
+    dummy_env = DummyVecEnv([lambda: envs.RationingEnv(version=1) for _ in range(hp.n_envs)])
     dummy, dummy_share = measure(dummy_env, hp, args.dummy_timesteps)
     print(f"DummyVecEnv of single envs: {dummy:>7,.0f} env-steps/s  (env {100 * dummy_share:.1f}% of wall time)")
     print(f"ratio batched / DummyVecEnv: {batched / dummy:.1f}x")
