@@ -94,7 +94,8 @@ class RationingVecEnv(VecEnv):
         self.stagger = stagger
         self._actions: np.ndarray | None = None
         self._next_seeds = np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
-        self.last_info: dict[str, np.ndarray] = {}
+        self._info: dict[str, np.ndarray] | None = {}
+        self._info_parts: list[dict[str, np.ndarray]] | None = None
 
     @property
     def tier_names(self) -> list[str]:
@@ -139,11 +140,11 @@ class RationingVecEnv(VecEnv):
             for core, rows in zip(self.cores, self._rows):
                 obs[rows], reward[rows], terminated[rows], truncated[rows], part = core.step(actions[rows])
                 parts.append(part)
-            info = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
-        self.last_info = info
+            info = None  # concatenated only when read (last_info): training reads none of it
+        self._info, self._info_parts = info, (None if info is not None else parts)
         done = terminated | truncated
         if self.full_info:
-            infos = [row_info(info, k) for k in range(self.num_envs)]
+            infos = [row_info(self.last_info, k) for k in range(self.num_envs)]
         else:
             infos = [{} for _ in range(self.num_envs)]
         if done.any():
@@ -159,8 +160,17 @@ class RationingVecEnv(VecEnv):
             if len(self.cores) == 1:
                 obs = self.core.obs
         if self.reward_mode == "vector":
-            reward = reward_vector(info, self.core.version)
+            reward = reward_vector(self.last_info, self.core.version)
         return obs.copy(), reward.copy(), done.copy(), infos
+
+    @property
+    def last_info(self) -> dict[str, np.ndarray]:
+        """The last step's info arrays over all rows, (N, ...) each (built on first read)."""
+        if self._info is None:
+            parts = self._info_parts or []
+            self._info = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
+            self._info_parts = None
+        return self._info
 
     def close(self) -> None:
         return None
