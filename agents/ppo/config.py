@@ -136,7 +136,8 @@ def validate_hyperparams(merged: dict[str, Any], source: str = "run.json") -> PP
     if hp.warm_start != "none" and hp.action_parameterisation == "relative":
         raise ConfigError(f"warm_start = {hp.warm_start!r} needs action_parameterisation: target or residual")
     if hp.twin_baseline and hp.action_parameterisation != "residual":
-        raise ConfigError("twin_baseline = true needs action_parameterisation: residual (the twin follows its rule)")
+        raise ConfigError("twin_baseline = true needs action_parameterisation: residual (the twin follows its "
+                          "rule); with another parameterisation set twin_baseline=false")
     if hp.action_parameterisation == "residual" and hp.warm_start not in ("none", "best", hp.residual_rule):
         raise ConfigError(f"warm_start = {hp.warm_start!r}: a residual run warm-starts from its own rule "
                           f"(residual_rule = {hp.residual_rule!r}); use warm_start: best or none")
