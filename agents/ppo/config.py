@@ -224,5 +224,10 @@ class TrainArgs:
     constraint: list[str] = _opt([], "constraint TIER.METRIC>=LIMIT or <=LIMIT, repeatable (e.g. "
                                  "enterprise.latency_attainment>=0.99, free.churn_per_month<=0.05): PPO-Lagrangian, "
                                  "agents/tradeoffs/constraints.py")
+    preference: bool = _opt(False, "preference-conditioned training: per-episode Dirichlet weights over margin, "
+                            "latency and churn in the observation, the reward they weight (one policy for every "
+                            "weighting; agents/tradeoffs/preference.py)")
+    preference_alpha: float = _opt(1.0, "with --preference: the Dirichlet concentration of the weights (1: uniform "
+                                   "over the simplex)")
     lagrange_lr: float = _opt(0.05, "learning rate of the Lagrange multipliers (per rollout, per unit of relative "
                               "violation)")
