@@ -96,3 +96,31 @@ def test_weights_spec() -> None:
     for bad in ("margin=1,margin=2", "margin=nan", "margin=0,latency=0,churn=0", "margin"):
         with pytest.raises(PreferenceError):
             parse_weights(bad)
+
+
+def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path: Path, one_line_error) -> None:
+    from agents.evaluate.runner import run_evaluation
+    from agents.tradeoffs.front import main as front
+    from agents.tradeoffs.front import simplex_grid, weighted_return
+
+    single = tmp_path / "runs" / "lat2"
+    args = [a for a in ARGS if a != "--preference"]
+    assert _train("--output", str(single.parent), "--run-name", "lat2", *args, "--latency-weight", "2",
+                  "--timesteps", "4096").returncode == 0
+    out = tmp_path / "front"
+    assert front(["--run", str(pref_run), "--weights-grid", "1", "--compare", str(single), "--seeds", "2", "--rules",
+                  "static", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "front.json").read_text())
+    kinds = [r["kind"] for r in data["rows"]]
+    assert kinds == ["preference"] * 4 + ["single", "rule"]  # 3 corners + the run's weighting (0.75,1.5,0.75)
+    assert data["rows"][3]["weights"] == "m0.75,l1.5,c0.75" and data["rows"][4]["weights"] == "m1,l2,c1"
+    (pair,) = data["pairs"]
+    assert pair["weights"] == "m1,l2,c1" and pair["verdict"] in ("matches", "below") and pair["run_timesteps"] == 4096
+    assert (out / "front.png").stat().st_size > 10_000 and "| static | rule |" in (out / "front.md").read_text()
+    assert simplex_grid(2)[:3] == [(3.0, 0.0, 0.0), (1.5, 1.5, 0.0), (1.5, 0.0, 1.5)]
+    c = run_evaluation(["aimd"], ["default"], 1, progress=False, reference=False).cells[0]
+    np.testing.assert_allclose(weighted_return(c.metrics, (1, 1, 1), 1e4), c.metrics["episode_return"], rtol=1e-6)
+    err = one_line_error(front, ["--run", str(single), "--out", str(tmp_path / "f")])
+    assert "not trained with --preference" in err
+    assert "--weights-grid 0" in one_line_error(front, ["--run", str(pref_run), "--weights-grid", "0", "--out",
+                                                        str(tmp_path / "g")])
