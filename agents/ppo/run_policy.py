@@ -129,7 +129,7 @@ class PPOPolicy:
         obs = np.asarray(obs, dtype=np.float32)
         single = obs.ndim == 1
         inputs = obs.reshape(1, -1) if single else obs
-        if self.preference_inputs:  # the env's observation, then the weights the policy acts at
+        if self.preference_inputs and inputs.shape[1] == len(self.obs_names):  # then the weights it acts at
             from agents.tradeoffs.preference import append_weights
 
             inputs = append_weights(inputs, self.weights)

@@ -68,7 +68,8 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
         steps = 2 * core.params.episode_steps
         weights = None
         if preference:
-            from agents.tradeoffs.preference import draw_weights
+            from agents.tradeoffs.preference import draw_weights, preference_reward
+            from envs.vector_reward import reward_vector
 
             rows = np.arange(envs_per_scenario) + j * envs_per_scenario
             weights = draw_weights(int(base), rows, np.zeros_like(rows), float(preference.get("alpha", 1.0)))
@@ -83,9 +84,6 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
             o_buf[k] = obs if weights is None else np.concatenate([obs, weights], axis=1)
             obs, reward, terminated, truncated, info = core.step(action)
             if weights is not None:
-                from agents.tradeoffs.preference import preference_reward
-                from envs.vector_reward import reward_vector
-
                 reward = preference_reward(reward_vector(info, version), weights, core.params.reward_scale_usd)
             t_buf[k, :, : core.n_tiers] = _target_from_multiplier(info["quota_multiplier"], layout)
             t_buf[k, :, core.n_tiers:] = np.asarray(action)[:, core.n_tiers:]  # the burst action, as is

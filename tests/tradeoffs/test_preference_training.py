@@ -53,6 +53,14 @@ def test_run_records_preferences_and_acts_at_any_weights(pref_run: Path) -> None
     assert not np.allclose(*out.values())  # the weights are inputs the network reads
     at = load_run_policy(pref_run).at_weights(parse_weights("margin=1,latency=0.5,churn=2"))
     assert at.weights == pytest.approx((6 / 7, 3 / 7, 12 / 7)) and at.name.endswith("@m0.857,l0.429,c1.71")
+    import envs
+    from agents.rules import RuleContext
+
+    core = envs.RationingCore("default", 4, version=1)
+    obs = core.reset(np.arange(4, dtype=np.uint64))
+    bound = load_run_policy(pref_run).for_scenario(RuleContext(core))
+    given = np.concatenate([obs, np.tile(np.float32([3, 0, 0]), (4, 1))], axis=1)  # weights already appended
+    np.testing.assert_array_equal(bound.at_weights((3.0, 0.0, 0.0)).predict(obs)[0], bound.predict(given)[0])
 
 
 def test_evaluate_at_weights_and_refusals(pref_run: Path, tmp_path: Path, one_line_error) -> None:
