@@ -39,6 +39,9 @@ class PPOHyperparams(BaseModel):
     actions; ``residual``: the network corrects a tuned rule's targets (agents/ppo/residual.py)."""
     residual_rule: str = "best"
     """With ``residual``: the rule corrected (``best`` = the best tuned rule), with its tuned parameters."""
+    residual_tuned_file: str | None = None
+    """With ``residual``: the tuned-rules file the rule and its parameters come from (default: the shipped one
+    of the env version); e.g. rules tuned under a run's constraints (``agents.tune --constraint --out``)."""
     residual_log_range: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
     """With ``residual``: a correction of +-1 multiplies the rule's target by exp(+-residual_log_range)."""
     twin_baseline: bool = False

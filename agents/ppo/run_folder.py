@@ -93,7 +93,8 @@ def _residual(hp, version: int, core) -> dict[str, Any] | None:
     from agents.rules import RuleContext, tuned_file_for
 
     try:
-        spec = ResidualSpec.from_tuned(hp.residual_rule, tuned_file_for(version), hp.residual_log_range)
+        spec = ResidualSpec.from_tuned(hp.residual_rule, hp.residual_tuned_file or tuned_file_for(version),
+                                       hp.residual_log_range)
         spec.bind(RuleContext(core))
     except PolicyError as exc:
         raise ConfigError(str(exc)) from None

@@ -50,19 +50,21 @@ def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.
 
 def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, gamma: float, randomize: bool,
             overrides: dict | None, layout: ActionLayout, version: int = 0,
-            preference: dict | None = None) -> Demonstrations:
+            preference: dict | None = None, params: dict | None = None) -> Demonstrations:
     """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail).
 
     ``preference`` (a ``--preference`` run's record): each rollout draws weights, which are appended to its
     observations, and its rewards are the weighted vector rewards (the critic learns the rule's value at
-    every weighting; the actor, cloned at all of them, starts weight-blind).
+    every weighting; the actor, cloned at all of them, starts weight-blind). ``params``: the rule's
+    parameters (a residual run's own, from run.json; default: the shipped tuned ones).
     """
     obs_all, tgt_all, rew_all = [], [], []
     episode_returns = []
     for j, scenario in enumerate(scenarios):
         core = envs.RationingCore(scenario, envs_per_scenario, randomize=randomize, overrides=overrides,
                                   version=version)
-        policy = make_rule(rule, RuleContext(core), tuned_params(rule, tuned_file_for(version)))
+        policy = make_rule(rule, RuleContext(core), params if params is not None
+                           else tuned_params(rule, tuned_file_for(version)))
         base = seed_to_uint((1 << 41) + seed * 65536 + j * 4096)
         obs = core.reset(np.arange(envs_per_scenario, dtype=np.uint64) + np.uint64(base))
         steps = 2 * core.params.episode_steps

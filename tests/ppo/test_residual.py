@@ -129,3 +129,22 @@ def test_twin_state_round_trips_for_a_bit_exact_resume() -> None:
     for (obs, reward, done, _), a in zip(later, actions[30:]):
         obs2, reward2, done2, _ = other.step(a.astype(np.float32))
         assert np.array_equal(obs, obs2) and np.array_equal(reward, reward2) and np.array_equal(done, done2)
+
+
+def test_residual_rule_from_another_tuned_file(tmp_path: Path) -> None:
+    """``residual_tuned_file``: e.g. rules tuned under constraints; run.json records the rule and its parameters."""
+    from agents.ppo.config import TrainArgs
+    from agents.ppo.run_folder import new_run
+    from agents.rules import tuned_params
+
+    shipped = json.loads(Path(tuned_file_for(1)).read_text())
+    params = tuned_params("fair-share", tuned_file_for(1))
+    key = next(k for k, v in params.items() if isinstance(v, float))
+    params[key] *= 1.01
+    own = tmp_path / "tuned.json"
+    rules = {**shipped["rules"], "fair-share": {"params": params}}
+    own.write_text(json.dumps({**shipped, "best": "fair-share", "rules": rules}))
+    args = TrainArgs(scenario=["default"], output=str(tmp_path), run_name="r", hyperparams=TINY[1],
+                     hp=["action_parameterisation=residual", f"residual_tuned_file={own}"])
+    _, run = new_run(args)
+    assert run["residual"]["rule"] == "fair-share" and run["residual"]["params"] == params
