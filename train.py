@@ -76,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainArgs, set[str]]:
         parser.error("--eval-seeds and --val-seeds must be <= 1000, --threads <= 256")
     if not (math.isfinite(args.lagrange_lr) and 0 < args.lagrange_lr <= 100):
         parser.error(f"--lagrange-lr = {args.lagrange_lr}: must be a finite number in (0, 100]")
+    if not (math.isfinite(args.preference_alpha) and 0 < args.preference_alpha <= 100):
+        parser.error(f"--preference-alpha = {args.preference_alpha}: must be a finite number in (0, 100]")
     for name in ("margin_weight", "latency_weight", "churn_weight"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_REWARD_WEIGHT):
@@ -132,7 +134,8 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
     t0 = time.perf_counter()
     demos = collect(rule, scenario_specs(run_dir, run), hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
                     run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),
-                    version=run_env_version(run))
+                    version=run_env_version(run), preference=run.get("preference"),
+                    params=run["residual"]["params"] if residual else None)
     kill_point("warm_start")
     stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"], actor=not residual,
                   twin=hp.twin_baseline)

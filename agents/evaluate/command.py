@@ -11,7 +11,8 @@ trained policy made for the other version is refused with one line naming it
 
 ``--policy``: a baseline name (tuned parameters from ``agents/rules/tuned/baselines.json``;
 ``<name>:untuned`` for the defaults; ``baselines`` for all of them) or a path a
-registered loader accepts (see :mod:`agents.evaluate.resolve`). ``--scenario``: a shipped
+registered loader accepts (see :mod:`agents.evaluate.resolve`); a run trained with
+``--preference`` acts at given weights with ``PATH@margin=1,latency=0.5,churn=2``. ``--scenario``: a shipped
 name or a YAML path (default: all five). ``--seeds N`` runs evaluation seeds
 ``agents.common.seeds.EVAL_SEED_BASE + 0..N-1``, never used for tuning or training; the
 same seeds give identical numbers. All seeds of a policy and scenario run as one

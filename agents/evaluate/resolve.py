@@ -6,7 +6,10 @@
   ``predictive``, ``fair-share``, ``latency-gradient``): the rule with its tuned
   parameters from ``agents/rules/tuned/baselines.json`` (the defaults if the file has
   none for it); ``<name>:untuned`` forces the defaults;
-* a path to a folder a registered loader recognises.
+* a path to a folder a registered loader recognises;
+* ``PATH@margin=1,latency=0.5,churn=2``: a preference-conditioned run (``train.py --preference``)
+  acting at those weights (rescaled to sum to 3; an objective left out weighs 1; without ``@`` it
+  acts at 1,1,1). A policy trained without preferences refuses weights with one line.
 
 Extension point for trained policies: a module that calls :func:`register_loader`
 at import, listed in :data:`LOADER_MODULES` (imported the first time a path is
@@ -101,6 +104,8 @@ class PolicySpec:
     rule: str | None = None
     tuned: bool = False
     path: Path | None = None
+    weights: tuple[float, ...] | None = None
+    """``PATH@margin=..,latency=..,churn=..``: the weights a preference-conditioned policy acts at."""
 
 
 def available_text() -> str:
@@ -119,13 +124,29 @@ def parse_policy(spec: str, tuned_file: str | Path = TUNED_FILE) -> PolicySpec:
         label = name if has_tuned else f"{name}{UNTUNED_SUFFIX}"
         return PolicySpec(text, label, "baseline", rule=name, tuned=has_tuned)
     _import_loader_modules()
-    path = Path(text)
+    path, weights = Path(text), None
+    if "@" in text and not path.exists():  # PATH@margin=1,latency=0.5,churn=2
+        from agents.tradeoffs.preference import PreferenceError, parse_weights
+
+        head, _, tail = text.rpartition("@")
+        try:
+            weights = parse_weights(tail)
+        except PreferenceError as exc:
+            raise PolicyError(f"policy {text!r}: {exc}") from None
+        path = Path(head)
+        if head.removesuffix(UNTUNED_SUFFIX) in RULES:
+            raise PolicyError(f"policy {text!r}: the rule {head!r} takes no preference weights (only a run "
+                              "trained with --preference does)")
     if not path.exists():
         raise PolicyError(f"unknown policy {text!r}: not a baseline name nor an existing path ({available_text()})")
     for loader in _LOADERS.values():
         if loader.detect(path):
             label = path.name or str(path)
-            return PolicySpec(text, label, loader.kind, path=path)
+            if weights is not None:
+                from agents.tradeoffs.preference import weights_label
+
+                label = f"{label}@{weights_label(weights)}"
+            return PolicySpec(text, label, loader.kind, path=path, weights=weights)
     found = [desc for marker, desc in KNOWN_MARKERS.items() if (path / marker).is_file()]
     if found:
         raise PolicyError(f"{text!r} is {found[0]}, but no loader for it is registered "
@@ -151,6 +172,11 @@ def resolve_policy(spec: str | PolicySpec, scenario: Any = "default", tuned_file
         except ValueError as exc:  # loaders raise ValueError subclasses with one-line messages
             raise PolicyError(f"policy {ps.spec!r}: {exc}") from None
     policy = _CACHE[key]
+    if ps.weights is not None:
+        at_weights = getattr(policy, "at_weights", None)
+        if at_weights is None:
+            raise PolicyError(f"policy {ps.spec!r}: this kind of policy takes no preference weights")
+        policy = at_weights(ps.weights)  # PolicyError if it was not trained with --preference
     _check_layout(ps.spec, policy, scenario)
     bind = getattr(policy, "for_scenario", None)  # a residual policy binds its rule to the scenario's facts
     if bind is not None:

@@ -121,6 +121,8 @@ def _policy_record(c: Cell) -> dict[str, Any]:
     from agents.evaluate.resolve import _CACHE
 
     out: dict[str, Any] = {"label": c.label, "spec": c.spec.spec, "kind": c.spec.kind, "tuned": c.spec.tuned}
+    if c.spec.weights is not None:
+        out["preference_weights"] = list(c.spec.weights)
     if c.spec.path is not None:
         out["path"] = str(c.spec.path.resolve())
         policy = _CACHE.get(str(c.spec.path.resolve()))

@@ -87,6 +87,10 @@ def export_policy(source: str | Path, out: str | Path, kind: str | None = None, 
         raise ExportError(f"checkpoint {str(folder)!r} records no training scenario (needed for the action mapping)")
     overrides = (run or {}).get("reward_overrides") or None
     parameterisation = m["hyperparams"].get("action_parameterisation", "relative")  # as PPOPolicy reads it
+    if m.get("preference"):
+        raise ExportError(f"checkpoint {str(folder)!r} is preference-conditioned (its weights are inputs after the "
+                          f"observation); format version {FORMAT_VERSION} exports fixed-weight policies only: evaluate "
+                          "its run folder (PATH@margin=..,latency=..,churn=..)")
     if parameterisation == "residual":
         raise ExportError(f"checkpoint {str(folder)!r} corrects the rule {(m.get('residual') or {}).get('rule')!r}, "
                           f"which reads the scenario's facts; format version {FORMAT_VERSION} exports network-only "

@@ -38,18 +38,21 @@ def validation_scenarios(run_dir: Path, run: dict[str, Any]) -> dict[str, str]:
 
 def deterministic(model, run: dict[str, Any]):
     """``core -> policy``: the model being trained behind the shared ``predict`` on one scenario's core
-    (normalise, act, convert to environment actions; a residual run binds its rule to that scenario)."""
+    (normalise, act, convert to environment actions; a residual run binds its rule to that scenario; a
+    preference run acts at the validation weighting, ``VALIDATION_WEIGHTS``)."""
     from agents.ppo.residual import env_action_converter
     from agents.rules import RuleContext
+    from agents.tradeoffs.preference import VALIDATION_WEIGHTS, append_weights
 
     vecnorm = model.get_env()
+    inputs = (lambda obs: append_weights(obs, VALIDATION_WEIGHTS)) if run.get("preference") else (lambda obs: obs)
 
     class Deterministic:
         def __init__(self, convert) -> None:
             self.convert = convert
 
         def predict(self, obs, state=None, episode_start=None, deterministic=True):
-            action, _ = model.predict(vecnorm.normalize_obs(obs), deterministic=True)
+            action, _ = model.predict(vecnorm.normalize_obs(inputs(obs)), deterministic=True)
             return self.convert(action, obs), state
 
     def policy_for(core) -> Deterministic:

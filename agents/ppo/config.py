@@ -39,6 +39,9 @@ class PPOHyperparams(BaseModel):
     actions; ``residual``: the network corrects a tuned rule's targets (agents/ppo/residual.py)."""
     residual_rule: str = "best"
     """With ``residual``: the rule corrected (``best`` = the best tuned rule), with its tuned parameters."""
+    residual_tuned_file: str | None = None
+    """With ``residual``: the tuned-rules file the rule and its parameters come from (default: the shipped one
+    of the env version); e.g. rules tuned under a run's constraints (``agents.tune --constraint --out``)."""
     residual_log_range: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
     """With ``residual``: a correction of +-1 multiplies the rule's target by exp(+-residual_log_range)."""
     twin_baseline: bool = False
@@ -225,5 +228,10 @@ class TrainArgs:
     constraint: list[str] = _opt([], "constraint TIER.METRIC>=LIMIT or <=LIMIT, repeatable (e.g. "
                                  "enterprise.latency_attainment>=0.99, free.churn_per_month<=0.05): PPO-Lagrangian, "
                                  "agents/tradeoffs/constraints.py")
+    preference: bool = _opt(False, "preference-conditioned training: per-episode Dirichlet weights over margin, "
+                            "latency and churn in the observation, the reward they weight (one policy for every "
+                            "weighting; agents/tradeoffs/preference.py)")
+    preference_alpha: float = _opt(1.0, "with --preference: the Dirichlet concentration of the weights (1: uniform "
+                                   "over the simplex)")
     lagrange_lr: float = _opt(0.05, "learning rate of the Lagrange multipliers (per rollout, per unit of relative "
                               "violation)")

@@ -93,11 +93,28 @@ def _residual(hp, version: int, core) -> dict[str, Any] | None:
     from agents.rules import RuleContext, tuned_file_for
 
     try:
-        spec = ResidualSpec.from_tuned(hp.residual_rule, tuned_file_for(version), hp.residual_log_range)
+        spec = ResidualSpec.from_tuned(hp.residual_rule, hp.residual_tuned_file or tuned_file_for(version),
+                                       hp.residual_log_range)
         spec.bind(RuleContext(core))
     except PolicyError as exc:
         raise ConfigError(str(exc)) from None
     return spec.to_dict()
+
+
+def _check_preference(args: TrainArgs, hp, constraints: list) -> None:
+    """Refuse (one line) what a preference-conditioned run cannot combine with."""
+    if not args.preference:
+        return
+    if hp.twin_baseline:
+        raise ConfigError("--preference with twin_baseline = true: the twin's reward is the scalar one, not the "
+                          "drawn weighting; train a preference run with twin_baseline: false")
+    if args.constraint:
+        raise ConfigError("--preference with --constraint: the multipliers shape the scalar reward the weights "
+                          "replace; train one or the other")
+    given = [k for k in ("margin_weight", "latency_weight", "churn_weight") if getattr(args, k) is not None]
+    if given:
+        raise ConfigError(f"--preference with --{given[0].replace('_', '-')}: the weights are drawn per episode "
+                          "(evaluate at a weighting with PATH@margin=..,latency=..,churn=..)")
 
 
 def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
@@ -125,6 +142,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
     from agents.tradeoffs.constraints import ConstraintError, parse_constraints
+    from agents.tradeoffs.preference import preference_config
 
     try:
         constraints = parse_constraints(args.constraint, core.tier_names)
@@ -133,6 +151,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
     if constraints and hp.twin_baseline:
         raise ConfigError("--constraint with twin_baseline = true: the twin's reward is not shaped by the "
                           "multipliers; train a constrained run with twin_baseline: false")
+    _check_preference(args, hp, constraints)
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:
@@ -171,6 +190,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         **({"residual": residual} if residual else {}),
         "constraints": [c.to_dict() for c in constraints],
         "lagrange": {"lr": args.lagrange_lr, "normalise": True} if constraints else None,
+        "preference": preference_config(args.preference_alpha) if args.preference else None,
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "created",
@@ -220,6 +240,12 @@ def check_run(run: dict[str, Any], where: str) -> None:
     need("run_name", isinstance(run.get("run_name"), str), "must be a string")
     need("reward_overrides", isinstance(run.get("reward_overrides") or {}, dict), "must be a mapping")
     validate_hyperparams(run["hyperparams"], source=f"{where}/run.json")
+    from agents.tradeoffs.preference import PreferenceError, preference_inputs
+
+    try:
+        preference_inputs(run)
+    except PreferenceError as exc:
+        raise ConfigError(f"{where}: run.json field {exc}") from None
     try:
         ActionLayout.from_dict(run["action_layout"])
     except (KeyError, TypeError, ValueError):

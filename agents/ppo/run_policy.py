@@ -67,7 +67,15 @@ class PPOPolicy:
         self.env_id: str = str(m.get("env_id", "Rationing-v0"))
         self.env_version: int = int(m.get("env_version", 0))
         n_extra = int((m.get("action_layout") or {}).get("n_extra", 0))
-        self.policy = build_policy(self.hyperparams, len(self.obs_names), len(self.tier_names) + n_extra)
+        from agents.tradeoffs.preference import VALIDATION_WEIGHTS, PreferenceError, preference_inputs
+
+        try:  # a preference-conditioned run: its weights are inputs after the env's observation
+            self.preference_inputs = preference_inputs(m)
+        except PreferenceError as exc:
+            raise CheckpointError(f"checkpoint {str(checkpoint.path)!r}: manifest {exc}") from None
+        self.weights = tuple(VALIDATION_WEIGHTS) if self.preference_inputs else None
+        self.policy = build_policy(self.hyperparams, len(self.obs_names) + self.preference_inputs,
+                                   len(self.tier_names) + n_extra)
         try:
             self.policy.load_state_dict(checkpoint.policy_state, strict=True)
         except RuntimeError:
@@ -103,10 +111,29 @@ class PPOPolicy:
         x = (np.asarray(obs, np.float64) - self.obs_mean) / self.obs_std
         return np.clip(x, -self.clip_obs, self.clip_obs).astype(np.float32)
 
+    def at_weights(self, weights) -> PPOPolicy:
+        """This preference-conditioned policy acting at fixed ``weights`` (margin, latency, churn; summing to 3)."""
+        import copy
+
+        from agents.common.policy import PolicyError
+        from agents.tradeoffs.preference import weights_label
+
+        if not self.preference_inputs:
+            raise PolicyError(f"policy {self.name!r} was not trained with --preference: it has no weights to set")
+        out = copy.copy(self)
+        out.weights = tuple(float(w) for w in weights)
+        out.name = f"{self.name}@{weights_label(out.weights)}"
+        return out
+
     def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
         obs = np.asarray(obs, dtype=np.float32)
         single = obs.ndim == 1
-        x = self.normalize(obs.reshape(1, -1) if single else obs)
+        inputs = obs.reshape(1, -1) if single else obs
+        if self.preference_inputs and inputs.shape[1] == len(self.obs_names):  # then the weights it acts at
+            from agents.tradeoffs.preference import append_weights
+
+            inputs = append_weights(inputs, self.weights)
+        x = self.normalize(inputs)
         with self._torch.no_grad():
             actions = self.policy._predict(self._torch.as_tensor(x), deterministic=deterministic).numpy()
         actions = np.clip(actions, -1.0, 1.0).astype(np.float32)

@@ -43,6 +43,7 @@ def checkpoint_meta(run: dict[str, Any], timesteps: int, extra: dict[str, Any] |
         "hyperparams": run["hyperparams"],
         "action_layout": run["action_layout"],
         **({"residual": run["residual"]} if run.get("residual") else {}),
+        **({"preference": run["preference"]} if run.get("preference") else {}),
         "scenarios": scenario_specs(run_dir, run) if run_dir is not None else run["scenarios"],
         "scenario_names": run["scenarios"],
         "seed": run["seed"],

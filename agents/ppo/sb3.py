@@ -28,7 +28,8 @@ from agents.ppo.run_policy import RUN_FILE, read_run, run_checkpoint
 def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: int | None = None,
              twin: bool = True):
     """The training environment of a run: batched env, target-quota or residual wrapper, the rule twin
-    (``twin_baseline``; ``twin=False`` leaves it out: plain rewards), VecMonitor, VecNormalize."""
+    (``twin_baseline``; ``twin=False`` leaves it out: plain rewards), the preference weights (a
+    ``--preference`` run: appended to the observation, the reward they weight), VecMonitor, VecNormalize."""
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
     from envs.sb3_vec_env import RationingVecEnv
@@ -53,6 +54,10 @@ def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: 
             from agents.ppo.twin import RuleTwinBaseline
 
             vec = RuleTwinBaseline(vec, batched(), vec.bound)
+    if run.get("preference"):  # per-episode weights in the observation (agents/tradeoffs/preference.py)
+        from agents.tradeoffs.preference import wrap as with_preferences
+
+        vec = with_preferences(vec, run, seed=train_row_seed(run["seed"]) + 7)
     return VecNormalize(VecMonitor(vec), norm_obs=hp.norm_obs, norm_reward=hp.norm_reward, clip_obs=hp.clip_obs,
                         gamma=hp.gamma)
 
@@ -86,7 +91,7 @@ def to_sb3(path: str | Path, n_envs: int = 1, which: tuple[str, ...] = ("best", 
     ckpt = load_checkpoint(folder, with_optimizer=False)
     m = ckpt.manifest
     run = run or {"seed": m.get("seed", 0), "action_layout": m.get("action_layout"), "reward_overrides": None,
-                  "residual": m.get("residual")}
+                  "residual": m.get("residual"), "preference": m.get("preference")}
     specs = specs if (p / RUN_FILE).is_file() else list(m.get("scenarios") or ["default"])
     n = max(n_envs, len(specs))
     hp = PPOHyperparams.model_validate({**m["hyperparams"], "n_envs": n, "batch_size": n * m["hyperparams"]["n_steps"]})

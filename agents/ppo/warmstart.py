@@ -49,26 +49,44 @@ def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.
 
 
 def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, gamma: float, randomize: bool,
-            overrides: dict | None, layout: ActionLayout, version: int = 0) -> Demonstrations:
-    """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail)."""
+            overrides: dict | None, layout: ActionLayout, version: int = 0,
+            preference: dict | None = None, params: dict | None = None) -> Demonstrations:
+    """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail).
+
+    ``preference`` (a ``--preference`` run's record): each rollout draws weights, which are appended to its
+    observations, and its rewards are the weighted vector rewards (the critic learns the rule's value at
+    every weighting; the actor, cloned at all of them, starts weight-blind). ``params``: the rule's
+    parameters (a residual run's own, from run.json; default: the shipped tuned ones).
+    """
     obs_all, tgt_all, rew_all = [], [], []
     episode_returns = []
     for j, scenario in enumerate(scenarios):
         core = envs.RationingCore(scenario, envs_per_scenario, randomize=randomize, overrides=overrides,
                                   version=version)
-        policy = make_rule(rule, RuleContext(core), tuned_params(rule, tuned_file_for(version)))
+        policy = make_rule(rule, RuleContext(core), params if params is not None
+                           else tuned_params(rule, tuned_file_for(version)))
         base = seed_to_uint((1 << 41) + seed * 65536 + j * 4096)
         obs = core.reset(np.arange(envs_per_scenario, dtype=np.uint64) + np.uint64(base))
         steps = 2 * core.params.episode_steps
-        o_buf = np.empty((steps, envs_per_scenario, core.obs_size), np.float32)
+        weights = None
+        if preference:
+            from agents.tradeoffs.preference import draw_weights, preference_reward
+            from envs.vector_reward import reward_vector
+
+            rows = np.arange(envs_per_scenario) + j * envs_per_scenario
+            weights = draw_weights(int(base), rows, np.zeros_like(rows), float(preference.get("alpha", 1.0)))
+        extra = 0 if weights is None else weights.shape[1]
+        o_buf = np.empty((steps, envs_per_scenario, core.obs_size + extra), np.float32)
         t_buf = np.empty((steps, envs_per_scenario, core.action_size), np.float32)
         r_buf = np.empty((steps, envs_per_scenario), np.float64)
         state = None
         start = np.ones(envs_per_scenario, bool)
         for k in range(steps):
             action, state = policy.predict(obs, state, start)
-            o_buf[k] = obs
+            o_buf[k] = obs if weights is None else np.concatenate([obs, weights], axis=1)
             obs, reward, terminated, truncated, info = core.step(action)
+            if weights is not None:
+                reward = preference_reward(reward_vector(info, version), weights, core.params.reward_scale_usd)
             t_buf[k, :, : core.n_tiers] = _target_from_multiplier(info["quota_multiplier"], layout)
             t_buf[k, :, core.n_tiers:] = np.asarray(action)[:, core.n_tiers:]  # the burst action, as is
             r_buf[k] = reward

@@ -28,7 +28,11 @@ Coord = tuple[Dim, "str | None"]
 class Evaluator:
     """Mean episode return of many parameter sets of one rule, batched in the core.
 
-    ``__call__(params_list, seeds) -> (K, n_scenarios)`` mean returns over seeds.
+    ``__call__(params_list, seeds) -> (K, n_scenarios)`` mean returns over seeds. With constraints
+    (``settings.constraints``, e.g. ``("enterprise.latency_attainment>=0.99",)``) each entry is the
+    mean return minus ``VIOLATION_PENALTY`` x the summed relative violations of the constraints' mean
+    values over the seeds (the penalised score of :mod:`agents.tradeoffs.selection`), and
+    ``last_values`` holds those values, (K, n_scenarios, n_constraints).
     """
 
     def __init__(self, rule: type[Rule], settings: Any) -> None:
@@ -40,6 +44,25 @@ class Evaluator:
         self._cores: dict[tuple[int, int], Any] = {}
         self.evaluations = 0
         self.env_steps = 0
+        self.constraints = []
+        if getattr(settings, "constraints", ()):
+            from agents.tradeoffs.constraints import parse_constraints
+
+            self.constraints = parse_constraints(list(settings.constraints), self.contexts[0].tier_names)
+        self.last_values = np.zeros((0, len(self.contexts), len(self.constraints)))
+
+    def _penalised(self, ro, core, ctx, k: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+        """(K,) penalised mean returns and (K, C) mean constraint values of one chunk's rollout."""
+        from agents.evaluate.metrics import episode_metrics
+        from agents.tradeoffs.constraints import episode_values
+        from agents.tradeoffs.selection import VIOLATION_PENALTY, relative_violation
+
+        p = core.params
+        metrics = episode_metrics(ro, p.dt_h)
+        values = np.stack([np.nanmean(episode_values(c, metrics, ctx.tier_names, p.users0, p.episode_steps * p.dt_h)
+                                      .reshape(k, n_seeds), axis=1) for c in self.constraints], axis=1)
+        penalty = np.array([[relative_violation(c, v) for c, v in zip(self.constraints, row)] for row in values])
+        return ro.returns.reshape(k, n_seeds).mean(axis=1) - VIOLATION_PENALTY * penalty.sum(axis=1), values
 
     def _core(self, i: int, rows: int):
         from envs import RationingCore
@@ -52,16 +75,23 @@ class Evaluator:
 
     def __call__(self, params_list: Sequence[Any], seeds: np.ndarray) -> np.ndarray:
         k, n_seeds = len(params_list), len(seeds)
-        per_chunk = max(1, self.s.max_rows // n_seeds)
+        rows_max = min(self.s.max_rows, 512) if self.constraints else self.s.max_rows  # per-step series kept
+        per_chunk = max(1, rows_max // n_seeds)
         out = np.zeros((k, len(self.s.scenarios)))
+        self.last_values = np.zeros((k, len(self.s.scenarios), len(self.constraints)))
         for i, ctx in enumerate(self.contexts):
             for lo in range(0, k, per_chunk):
                 chunk = list(params_list[lo: lo + per_chunk])
                 rows = len(chunk) * n_seeds
                 core = self._core(i, rows)
                 policy = self.rule.batched(ctx, chunk, repeats=n_seeds)
-                ro = rollout(policy, core, np.tile(seeds, len(chunk)), keys=())
-                out[lo: lo + len(chunk), i] = ro.returns.reshape(len(chunk), n_seeds).mean(axis=1)
+                if self.constraints:
+                    ro = rollout(policy, core, np.tile(seeds, len(chunk)))
+                    out[lo: lo + len(chunk), i], self.last_values[lo: lo + len(chunk), i] = self._penalised(
+                        ro, core, ctx, len(chunk), n_seeds)
+                else:
+                    ro = rollout(policy, core, np.tile(seeds, len(chunk)), keys=())
+                    out[lo: lo + len(chunk), i] = ro.returns.reshape(len(chunk), n_seeds).mean(axis=1)
                 self.env_steps += rows * core.params.episode_steps
         self.evaluations += k
         return out

@@ -110,6 +110,8 @@ class TuneSettings:
     max_rows: int = 4096
     env_version: int = 1
     """Rationing-v1 (the current world) or 0; the tuned file is per version (agents.rules.tuned_file_for)."""
+    constraints: tuple[str, ...] = ()
+    """``--constraint``: maximise the return minus a steep penalty per unit of relative violation."""
 
 
 class TuneError(ValueError):
@@ -183,6 +185,8 @@ def tune_rule(name: str, settings: TuneSettings, progress: bool = False,
         bar.close()
     # 3. check on other training seeds
     both = ev([default, best], check)
+    constrained = {c.name: {"untuned": ev.last_values[0, :, j].tolist(), "tuned": ev.last_values[1, :, j].tolist()}
+                   for j, c in enumerate(ev.constraints)}
     keep_tuned = both[1].mean() >= both[0].mean()
     chosen = best if keep_tuned else default
     per = {sc: {"untuned": float(both[0, j]), "tuned": float(both[1, j])} for j, sc in enumerate(settings.scenarios)}
@@ -196,6 +200,7 @@ def tune_rule(name: str, settings: TuneSettings, progress: bool = False,
         "check": {"untuned": float(both[0].mean()), "tuned": float(both[1].mean()), "per_scenario": per,
                   "seeds": [int(check[0]), int(check[-1]) + 1]},
         "improvement": float(both[1].mean() - both[0].mean()),
+        **({"constraint_values": constrained} if constrained else {}),
         "at_bound": bound_hits(rule, best, tiers),
         "parameter_sets": ev.evaluations,
         "env_steps": ev.env_steps,
@@ -259,6 +264,7 @@ def tune(rules: Sequence[str], settings: TuneSettings, out: str | Path = TUNED_F
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", "agents.tune", *sys.argv[1:]]),
         "git_commit": git_commit(),
         "best": best,
+        **({"constraints": list(settings.constraints)} if settings.constraints else {}),
         "rules": entries,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +280,15 @@ def _summary_line(name: str, e: dict[str, Any]) -> str:
             f"({c['tuned'] - c['untuned']:+.2f}); {e.get('optimizer', 'coordinate')}, {e['parameter_sets']} sets, "
             f"{e['env_steps'] / 1e6:.2f} M env steps, {e['seconds']:.0f} s; kept {e['selected']}"
             + (f"; at a bound: {', '.join(e['at_bound'])}" if e.get("at_bound") else ""))
+
+
+def _check_constraints(settings: TuneSettings) -> None:
+    from agents.tradeoffs.constraints import ConstraintError, parse_constraints
+
+    try:
+        parse_constraints(list(settings.constraints), RuleContext(settings.scenarios[0]).tier_names)
+    except ConstraintError as exc:
+        raise TuneError(str(exc)) from None
 
 
 def _print_bounds(path: str) -> int:
@@ -319,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="tune on Rationing-v1 (default) or Rationing-v0")
     ap.add_argument("--out", default=None,
                     help="tuned file to write, rules not tuned now are kept (default: the shipped file of the version)")
+    ap.add_argument("--constraint", action="append", default=[], metavar="TIER.METRIC>=X",
+                    help="tune under a constraint (agents/tradeoffs/constraints.py), repeatable: the objective is the "
+                         "return minus 1000 per unit of relative violation; needs --out")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--bounds", action="store_true",
                     help="only list the tuned values of --out at a bound of their rule's space, then exit")
@@ -346,7 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = TuneSettings(scenarios=tuple(a.scenario or d.scenarios), seeds=a.seeds, check_seeds=a.check_seeds,
                             samples=a.samples, optimizer=a.optimizer, generations=a.generations,
                             popsize=a.popsize, sigma0=a.sigma0, polish=a.polish, passes=a.passes, grid=a.grid,
-                            randomize=a.randomize, episode_days=a.days, rng_seed=a.rng_seed, env_version=a.env_version)
+                            randomize=a.randomize, episode_days=a.days, rng_seed=a.rng_seed, env_version=a.env_version,
+                            constraints=tuple(a.constraint))
+    if a.constraint and a.out is None:
+        ap.error("--constraint needs --out: the shipped tuned file holds the rules tuned without constraints")
     if a.out is None:
         a.out = str(tuned_file_for(a.env_version))
     try:
@@ -354,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None, version=a.env_version)
         train_seeds(settings.seeds, 0)
         train_seeds(settings.check_seeds, CHECK_SEED_START)
+        _check_constraints(settings)
         if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():
             raise TuneError(f"--out {a.out!r}: must be a file path in an existing folder")
         t0 = time.perf_counter()

@@ -2,7 +2,9 @@
 
 :mod:`agents.tradeoffs.constraints` parses ``--constraint "enterprise.latency_attainment>=0.99"``;
 :mod:`agents.tradeoffs.lagrangian` trains PPO with one Lagrange multiplier per constraint;
-:mod:`agents.tradeoffs.report` reports each constraint's satisfaction in an evaluation.
+:mod:`agents.tradeoffs.report` reports each constraint's satisfaction in an evaluation;
+:mod:`agents.tradeoffs.preference` conditions one policy on per-episode weights (``train.py --preference``)
+and :mod:`agents.tradeoffs.front` draws its front beside single-weighting runs and the tuned rules.
 The vector reward these build on is :mod:`envs.vector_reward`.
 """
 

@@ -11,11 +11,18 @@ any weights by fixing them (:class:`PreferencePolicy`).
 The draws are counter-based (row ``k``'s ``e``-th episode uses ``default_rng([seed, k, e])``), so
 they do not depend on the batch size and resume exactly (``state_arrays``).
 
-Status: the env side and the fixed-weight policy wrapper; ``train.py`` / ``agents.evaluate`` options
-and the front command are not wired yet (see the README, "Trade-offs").
+Wiring: ``train.py --preference`` records :func:`preference_config` in run.json and the checkpoint
+manifests (``preference``: objectives, Dirichlet alpha, the number of extra inputs; the manifest's
+``obs_names`` stay the env's), :func:`wrap` puts the wrapper over the action parameterisation, and
+validation during training runs at :data:`VALIDATION_WEIGHTS`. ``agents.evaluate`` runs such a run at
+any weights (``PATH@margin=1,latency=0.5,churn=2``, :func:`parse_weights`); weights are direction
+only: they are rescaled to sum to 3, the simplex the policy was trained on.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -23,6 +30,16 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 OBJECTIVES = ("margin", "latency", "churn")
 """Weighted objectives; vector entries 0, 1, 2 (and 3, the v1 credits, with the margin's weight)."""
+
+
+VALIDATION_WEIGHTS = (1.0, 1.0, 1.0)
+"""The weighting validation (model selection) and a plain evaluation use: the scenario's default reward."""
+WEIGHT_SUM = 3.0
+"""Training draws weights summing to this; weights given at evaluation are rescaled to it."""
+
+
+class PreferenceError(ValueError):
+    """A bad weights spec; the message is one line naming the field, the value and what is allowed."""
 
 
 def preference_names() -> list[str]:
@@ -52,9 +69,9 @@ class PreferenceRewards(VecEnvWrapper):
         low = np.concatenate([venv.observation_space.low, np.zeros(len(OBJECTIVES), np.float32)])
         high = np.concatenate([venv.observation_space.high, np.full(len(OBJECTIVES), 3.0, np.float32)])
         super().__init__(venv, observation_space=spaces.Box(low, high, dtype=np.float32))
-        self.seed, self.alpha = int(seed), float(alpha)
+        self.weight_seed, self.alpha = int(seed), float(alpha)
         self.episodes = np.zeros(self.num_envs, np.int64)
-        self.weights = draw_weights(self.seed, np.arange(self.num_envs), self.episodes, self.alpha)
+        self.weights = draw_weights(self.weight_seed, np.arange(self.num_envs), self.episodes, self.alpha)
 
     def _with(self, obs: np.ndarray) -> np.ndarray:
         return np.concatenate([obs, self.weights], axis=1).astype(np.float32)
@@ -77,7 +94,7 @@ class PreferenceRewards(VecEnvWrapper):
         if done.any():
             rows = np.flatnonzero(done)
             self.episodes[rows] += 1
-            self.weights[rows] = draw_weights(self.seed, rows, self.episodes[rows], self.alpha)
+            self.weights[rows] = draw_weights(self.weight_seed, rows, self.episodes[rows], self.alpha)
         return self._with(obs), reward.astype(np.float32), done, infos
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -85,6 +102,74 @@ class PreferenceRewards(VecEnvWrapper):
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
         self.episodes, self.weights = state["episodes"].astype(np.int64), state["weights"].astype(np.float32)
+
+
+def preference_config(alpha: float) -> dict[str, Any]:
+    """What run.json and every checkpoint manifest record of a preference-conditioned run."""
+    return {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
+            "validation_weights": list(VALIDATION_WEIGHTS)}
+
+
+def preference_inputs(meta: dict[str, Any] | None) -> int:
+    """Extra observation inputs (the weights) of a run.json or manifest ``meta``: 0 without preferences."""
+    pref = (meta or {}).get("preference")
+    if not pref:
+        return 0
+    if not isinstance(pref, dict) or list(pref.get("objectives") or []) != list(OBJECTIVES) \
+            or pref.get("inputs") != len(OBJECTIVES):
+        raise PreferenceError(f"preference = {pref!r}: must record objectives {list(OBJECTIVES)} and "
+                              f"inputs {len(OBJECTIVES)}")
+    return len(OBJECTIVES)
+
+
+def append_weights(obs: np.ndarray, weights) -> np.ndarray:
+    """Raw observations (N, obs) or (obs,) with the weights appended (float32)."""
+    obs = np.asarray(obs, np.float32)
+    w = np.asarray(weights, np.float32).reshape(len(OBJECTIVES))
+    if obs.ndim == 1:
+        return np.concatenate([obs, w])
+    return np.concatenate([obs, np.broadcast_to(w, (len(obs), len(w)))], axis=1)
+
+
+def parse_weights(text: str) -> tuple[float, ...]:
+    """``margin=1,latency=0.5,churn=2`` -> weights rescaled to sum to 3; an objective left out weighs 1.
+
+    One-line :class:`PreferenceError` naming the field, the value and what is allowed.
+    """
+    allowed = ", ".join(OBJECTIVES)
+    given: dict[str, float] = {}
+    for item in str(text).split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in OBJECTIVES:
+            raise PreferenceError(f"weights {text!r}: item {item.strip()!r} must be NAME=WEIGHT with NAME one of "
+                                  f"{allowed}")
+        if key in given:
+            raise PreferenceError(f"weights {text!r}: {key} is given twice")
+        try:
+            w = float(value)
+        except ValueError:
+            w = math.nan
+        if not (math.isfinite(w) and 0.0 <= w <= 1e6):
+            raise PreferenceError(f"weights {text!r}: {key} = {value.strip()!r} must be a finite number in 0..1e6")
+        given[key] = w
+    raw = np.array([given.get(o, 1.0) for o in OBJECTIVES])
+    if raw.sum() <= 0:
+        raise PreferenceError(f"weights {text!r}: at least one weight must be > 0 (allowed: {allowed})")
+    return tuple(float(v) for v in raw * (WEIGHT_SUM / raw.sum()))
+
+
+def weights_label(weights) -> str:
+    """``m1,l0.5,c2``-style text for labels and tables."""
+    return ",".join(f"{o[0]}{w:.3g}" for o, w in zip(OBJECTIVES, weights))
+
+
+def wrap(vec: VecEnv, run: dict[str, Any], seed: int) -> VecEnv:
+    """The run's env with :class:`PreferenceRewards` (weights drawn from ``seed``) if the run is conditioned."""
+    pref = run.get("preference")
+    if not pref:
+        return vec
+    return PreferenceRewards(vec, seed=int(seed), alpha=float(pref.get("alpha", 1.0)))
 
 
 class PreferencePolicy:
@@ -103,5 +188,6 @@ class PreferencePolicy:
         return (action[0] if single else action), state
 
 
-__all__ = ["OBJECTIVES", "PreferencePolicy", "PreferenceRewards", "draw_weights", "preference_names",
-           "preference_reward"]
+__all__ = ["OBJECTIVES", "VALIDATION_WEIGHTS", "WEIGHT_SUM", "PreferenceError", "PreferencePolicy",
+           "PreferenceRewards", "append_weights", "draw_weights", "parse_weights", "preference_config",
+           "preference_inputs", "preference_names", "preference_reward", "weights_label", "wrap"]

@@ -139,3 +139,22 @@ def test_the_warm_start_is_validated_before_the_actor_moves(tmp_path: Path) -> N
     history = _history(tmp_path / "res")
     assert [h["timesteps"] for h in history] == [4096, 12288]
     assert history[0]["actor_moved"] == 0.0 < history[1]["actor_moved"]
+
+
+def test_residual_rule_from_another_tuned_file(tmp_path: Path) -> None:
+    """``residual_tuned_file``: e.g. rules tuned under constraints; run.json records the rule and its parameters."""
+    from agents.ppo.config import TrainArgs
+    from agents.ppo.run_folder import new_run
+    from agents.rules import tuned_params
+
+    shipped = json.loads(Path(tuned_file_for(1)).read_text())
+    params = tuned_params("fair-share", tuned_file_for(1))
+    key = next(k for k, v in params.items() if isinstance(v, float))
+    params[key] *= 1.01
+    own = tmp_path / "tuned.json"
+    rules = {**shipped["rules"], "fair-share": {"params": params}}
+    own.write_text(json.dumps({**shipped, "best": "fair-share", "rules": rules}))
+    args = TrainArgs(scenario=["default"], output=str(tmp_path), run_name="r", hyperparams=TINY[1],
+                     hp=["action_parameterisation=residual", f"residual_tuned_file={own}"])
+    _, run = new_run(args)
+    assert run["residual"]["rule"] == "fair-share" and run["residual"]["params"] == params

@@ -1,0 +1,134 @@
+"""A tiny preference-conditioned run end to end: run.json and manifests, evaluation at any weights, resume, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.ppo.checkpoint import load_checkpoint, pointer
+from agents.ppo.run_policy import PPOPolicy, load_run_policy
+from agents.tradeoffs.preference import PreferenceError, parse_weights
+from tests.ppo.conftest import ROOT, TINY_HP, _train
+
+ARGS = ["--hyperparams", TINY_HP, "--no-final-eval", "--no-progress", "--val-seeds", "2", "--scenario", "default",
+        "--timesteps", "8192", "--eval-every", "4096", "--checkpoint-every", "4096", "--seed", "5", "--preference",
+        "--hp", "action_parameterisation=residual"]
+
+_spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+train_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train_script)
+
+
+@pytest.fixture(scope="module")
+def pref_run(tmp_path_factory) -> Path:
+    """The uninterrupted tiny run (residual parameterisation, the upcoming default)."""
+    out = tmp_path_factory.mktemp("pref") / "runs"
+    assert _train("--output", str(out), "--run-name", "p", *ARGS).returncode == 0
+    return out / "p"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_run_records_preferences_and_acts_at_any_weights(pref_run: Path) -> None:
+    run = json.loads((pref_run / "run.json").read_text())
+    assert run["preference"]["inputs"] == 3 and run["preference"]["validation_weights"] == [1.0, 1.0, 1.0]
+    ckpt = load_checkpoint(pointer(pref_run, "final"), with_optimizer=False)
+    assert ckpt.manifest["preference"] == run["preference"]
+    assert ckpt.manifest["obs_names"] == run["obs_names"] and not any("preference" in n for n in run["obs_names"])
+    assert ckpt.normalization["obs_mean"].shape == (len(run["obs_names"]) + 3,)
+    policy = PPOPolicy(ckpt)
+    x = np.random.default_rng(0).normal(size=(8, len(run["obs_names"]))).astype(np.float32)
+    with torch.no_grad():
+        out = {w: policy.policy._predict(torch.as_tensor(policy.normalize(np.concatenate(
+            [x, np.tile(np.float32(w), (8, 1))], axis=1))), deterministic=True).numpy()
+            for w in ((3.0, 0.0, 0.0), (0.0, 0.0, 3.0))}
+    assert not np.allclose(*out.values())  # the weights are inputs the network reads
+    at = load_run_policy(pref_run).at_weights(parse_weights("margin=1,latency=0.5,churn=2"))
+    assert at.weights == pytest.approx((6 / 7, 3 / 7, 12 / 7)) and at.name.endswith("@m0.857,l0.429,c1.71")
+    import envs
+    from agents.rules import RuleContext
+
+    core = envs.RationingCore("default", 4, version=1)
+    obs = core.reset(np.arange(4, dtype=np.uint64))
+    bound = load_run_policy(pref_run).for_scenario(RuleContext(core))
+    given = np.concatenate([obs, np.tile(np.float32([3, 0, 0]), (4, 1))], axis=1)  # weights already appended
+    np.testing.assert_array_equal(bound.at_weights((3.0, 0.0, 0.0)).predict(obs)[0], bound.predict(given)[0])
+
+
+def test_evaluate_at_weights_and_refusals(pref_run: Path, tmp_path: Path, one_line_error) -> None:
+    from agents.evaluate.command import main as evaluate
+    from agents.export.exporter import main as export
+
+    out = tmp_path / "ev"
+    assert evaluate(["--policy", f"{pref_run}@margin=3,latency=0,churn=0", "--policy", str(pref_run), "--scenario",
+                     "default", "--seeds", "1", "--out", str(out), "--plots", "none", "--no-progress"]) == 0
+    policies = {p["label"]: p for p in json.loads((out / "results.json").read_text())["evaluated"]["policies"]}
+    assert policies["p@m3,l0,c0"]["preference_weights"] == [3.0, 0.0, 0.0] and "p" in policies
+    assert "latency = '-1'" in one_line_error(evaluate, ["--policy", f"{pref_run}@latency=-1", "--out",
+                                                         str(tmp_path / "e2")])
+    assert "NAME one of margin, latency, churn" in one_line_error(evaluate, ["--policy", f"{pref_run}@speed=1"])
+    assert "no preference weights" in one_line_error(evaluate, ["--policy", "aimd@margin=1"])
+    assert "preference-conditioned" in one_line_error(export, [str(pref_run), "--out", str(tmp_path / "x")])
+
+
+def test_resume_after_kill_gives_the_same_weights(pref_run: Path, tmp_path: Path) -> None:
+    res = _train("--output", str(tmp_path), "--run-name", "k", *ARGS, env={"RATIONING_KILL_AT": "ppo:2"})
+    assert res.returncode == -9
+    res = _train("--resume", str(tmp_path / "k"), "--no-progress", "--no-final-eval")
+    assert res.returncode == 0, res.stderr
+    final = pointer(tmp_path / "k", "final") / "policy.safetensors"
+    assert _sha(final) == _sha(pointer(pref_run, "final") / "policy.safetensors")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--hp", "twin_baseline=true"], "twin_baseline = true"),
+    (["--constraint", "free.churn_per_month<=0.05"], "--preference with --constraint"),
+    (["--latency-weight", "2"], "--preference with --latency-weight"),
+    (["--preference-alpha", "0"], "--preference-alpha = 0.0"),
+])
+def test_inconsistent_combinations_are_one_line(extra, message, tmp_path: Path, one_line_error) -> None:
+    err = one_line_error(train_script.main, ["--output", str(tmp_path), "--run-name", "r", *ARGS, *extra])
+    assert message in err and not (tmp_path / "r").exists()
+
+
+def test_weights_spec() -> None:
+    assert parse_weights("latency=2") == pytest.approx((0.75, 1.5, 0.75))
+    for bad in ("margin=1,margin=2", "margin=nan", "margin=0,latency=0,churn=0", "margin"):
+        with pytest.raises(PreferenceError):
+            parse_weights(bad)
+
+
+def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path: Path, one_line_error) -> None:
+    from agents.evaluate.runner import run_evaluation
+    from agents.tradeoffs.front import main as front
+    from agents.tradeoffs.front import simplex_grid, weighted_return
+
+    single = tmp_path / "runs" / "lat2"
+    args = [a for a in ARGS if a != "--preference"]
+    assert _train("--output", str(single.parent), "--run-name", "lat2", *args, "--latency-weight", "2",
+                  "--timesteps", "4096").returncode == 0
+    out = tmp_path / "front"
+    assert front(["--run", str(pref_run), "--weights-grid", "1", "--compare", str(single), "--seeds", "2", "--rules",
+                  "static", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "front.json").read_text())
+    kinds = [r["kind"] for r in data["rows"]]
+    assert kinds == ["preference"] * 4 + ["single", "rule"]  # 3 corners + the run's weighting (0.75,1.5,0.75)
+    assert data["rows"][3]["weights"] == "m0.75,l1.5,c0.75" and data["rows"][4]["weights"] == "m1,l2,c1"
+    (pair,) = data["pairs"]
+    assert pair["weights"] == "m1,l2,c1" and pair["verdict"] in ("matches", "below") and pair["run_timesteps"] == 4096
+    assert (out / "front.png").stat().st_size > 10_000 and "| static | rule |" in (out / "front.md").read_text()
+    assert simplex_grid(2)[:3] == [(3.0, 0.0, 0.0), (1.5, 1.5, 0.0), (1.5, 0.0, 1.5)]
+    c = run_evaluation(["aimd"], ["default"], 1, progress=False, reference=False).cells[0]
+    np.testing.assert_allclose(weighted_return(c.metrics, (1, 1, 1), 1e4), c.metrics["episode_return"], rtol=1e-6)
+    err = one_line_error(front, ["--run", str(single), "--out", str(tmp_path / "f")])
+    assert "not trained with --preference" in err
+    assert "--weights-grid 0" in one_line_error(front, ["--run", str(pref_run), "--weights-grid", "0", "--out",
+                                                        str(tmp_path / "g")])
