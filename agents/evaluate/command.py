@@ -221,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.days is not None and not (math.isfinite(a.days) and 0 < a.days <= 90):
         ap.error(f"--days = {a.days}: must be a number of days in (0, 90]")
+    if any(Path(str(p).split("@")[0]).exists() for p in a.policy or []):
+        import torch  # a trained policy: a few rows per step, extra threads only cost time on shared cores
+
+        torch.set_num_threads(1)
     from agents.common.files import FileRefused
     from envs import ScenarioError
     from envs.trace import TraceError
