@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -116,9 +115,10 @@ def tensorboard_logger(run_dir: Path, start: int):
 
 def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) -> dict[str, Any]:
     """Behaviour-clone the named (or best tuned) rule into the fresh PPO model."""
+    from agents.common.policy import PolicyError
     from agents.ppo.drift import save_reference
     from agents.ppo.warmstart import clone, collect
-    from agents.rules import tuned_file_for
+    from agents.rules import best_tuned_baseline, tuned_file_for
 
     rule = hp.warm_start
     residual = hp.action_parameterisation == "residual"
@@ -127,10 +127,11 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
     elif rule == "best":
         tuned = tuned_file_for(run_env_version(run))
         try:
-            rule = json.loads(Path(tuned).read_text())["best"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ConfigError(f"warm_start = best: {tuned} names no best rule (run python -m agents.tune)") \
-                from None
+            rule = best_tuned_baseline(tuned)
+        except PolicyError:
+            rule = None
+        if rule is None:
+            raise ConfigError(f"warm_start = best: {tuned} names no best rule (run python -m agents.tune)")
     t0 = time.perf_counter()
     demos = collect(rule, scenario_specs(run_dir, run), hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
                     run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),

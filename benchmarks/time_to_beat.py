@@ -22,7 +22,7 @@ import envs
 from agents.common.seeds import VALIDATION_SEED_BASE
 from agents.evaluate.metrics import rollout
 from agents.evaluate.resolve import resolve_policy
-from agents.rules import tuned_file_for
+from agents.rules import best_tuned_baseline, tuned_file_for
 
 
 def rule_score(rule: str, scenarios: list[str], n_seeds: int, version: int = 0) -> dict[str, float]:
@@ -44,7 +44,7 @@ def main() -> None:
     scenarios = list(history[0]["returns"])
     n_seeds = int(run["config"].get("val_seeds", 3))
     version = int(run.get("env_version", 0))
-    best = json.loads(tuned_file_for(version).read_text())["best"]
+    best = best_tuned_baseline(tuned_file_for(version))
     base = rule_score(best, scenarios, n_seeds, version)
     base_score = float(np.mean(list(base.values())))
     print(f"best tuned baseline {best!r}: validation score {base_score:.2f} "

@@ -26,7 +26,6 @@ scenario's (exactly what the rule baseline itself sees).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,16 +60,16 @@ class ResidualSpec:
     @classmethod
     def from_tuned(cls, rule: str, tuned_file: str | Path, log_range: float) -> ResidualSpec:
         """``rule`` (or ``best``) with its parameters from a tuned-baselines file."""
-        from agents.rules import RULES, tuned_params
+        from agents.rules import RULES, read_tuned
 
-        try:
-            data = json.loads(Path(tuned_file).read_text())
-        except (OSError, ValueError):
-            raise PolicyError(f"residual_rule: cannot read the tuned rules {str(tuned_file)!r}") from None
+        if not Path(tuned_file).is_file():
+            raise PolicyError(f"residual_rule: cannot read the tuned rules {str(tuned_file)!r}")
+        data = read_tuned(tuned_file)  # one checked read: the best rule's name and its parameters
         name = data.get("best") if rule == "best" else rule
         if name not in RULES:
             raise PolicyError(f"residual_rule = {rule!r}: not a rule (allowed: best, {', '.join(RULES)})")
-        params = tuned_params(name, tuned_file)
+        entry = data["rules"].get(name)
+        params = None if entry is None else dict(entry.get("params", {}))  # as tuned_params reads it
         if params is None:
             raise PolicyError(f"residual_rule = {name!r}: {str(tuned_file)!r} has no tuned parameters for it")
         return cls(name, dict(params), float(log_range))
@@ -129,12 +128,16 @@ class ResidualActions(ObsKeepingWrapper):
         self.bound = [spec.bind(RuleContext(core)) for core in venv.cores]
         self.rows = list(venv._rows)
 
-    def step_async(self, actions: np.ndarray) -> None:
-        assert self._obs is not None, "reset() before step()"
+    def env_actions(self, corrections: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """(N, A) environment actions for all rows: each scenario's rows through that scenario's rule."""
         out = np.empty((self.num_envs, self.venv.action_space.shape[0]), np.float32)
         for bound, rows in zip(self.bound, self.rows):
-            out[rows] = bound.env_action(np.asarray(actions)[rows], self._obs[rows])
-        self.venv.step_async(out)
+            out[rows] = bound.env_action(np.asarray(corrections)[rows], obs[rows])
+        return out
+
+    def step_async(self, actions: np.ndarray) -> None:
+        assert self._obs is not None, "reset() before step()"
+        self.venv.step_async(self.env_actions(actions, self._obs))
 
 
 def env_action_converter(meta: dict[str, Any], context=None):

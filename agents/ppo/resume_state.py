@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from agents.ppo.checkpoint import CheckpointError, normalization_arrays
+from agents.ppo.parameterisation import ObsKeepingWrapper
 
 
 @dataclass
@@ -64,7 +65,7 @@ def env_state(vecnorm) -> dict[str, np.ndarray]:
             out[f"env.{i}.episode_returns"] = np.asarray(layer.episode_returns).copy()
             out[f"env.{i}.episode_lengths"] = np.asarray(layer.episode_lengths).copy()
             out[f"env.{i}.episode_count"] = np.asarray(layer.episode_count)
-        elif name in ("TargetQuotaActions", "ResidualActions") and layer._obs is not None:
+        elif isinstance(layer, ObsKeepingWrapper) and layer._obs is not None:
             out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
         elif name == "RuleTwinBaseline" and layer._obs is not None:
             out[f"env.{i}._obs"] = np.asarray(layer._obs).copy()
@@ -99,7 +100,7 @@ def _set_env_state(vecnorm, state: dict[str, np.ndarray], where: str) -> None:
             layer.episode_returns = get(f"env.{i}.episode_returns", layer.episode_returns)
             layer.episode_lengths = get(f"env.{i}.episode_lengths", layer.episode_lengths)
             layer.episode_count = int(state.get(f"env.{i}.episode_count", 0))
-        elif name in ("TargetQuotaActions", "ResidualActions") and f"env.{i}._obs" in state:
+        elif isinstance(layer, ObsKeepingWrapper) and f"env.{i}._obs" in state:
             layer._obs = state[f"env.{i}._obs"].copy()
         elif name == "RuleTwinBaseline":
             layer._obs = get(f"env.{i}._obs", np.zeros((layer.num_envs, layer.twin._obs.shape[1]), np.float32))

@@ -101,13 +101,10 @@ def _residual(hp, version: int, core) -> dict[str, Any] | None:
     return spec.to_dict()
 
 
-def _check_preference(args: TrainArgs, hp, constraints: list) -> None:
-    """Refuse (one line) what a preference-conditioned run cannot combine with."""
+def _check_preference(args: TrainArgs) -> None:
+    """Refuse (one line) what a preference-conditioned run cannot combine with (the twin: in ``new_run``)."""
     if not args.preference:
         return
-    if hp.twin_baseline:
-        raise ConfigError("--preference with twin_baseline = true: the twin's reward is the scalar one, not the "
-                          "drawn weighting; train a preference run with twin_baseline: false")
     if args.constraint:
         raise ConfigError("--preference with --constraint: the multipliers shape the scalar reward the weights "
                           "replace; train one or the other")
@@ -156,7 +153,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         hp = hp.model_copy(update={"twin_baseline": False})  # the file's default: switch it off and say so
         if notes is not None:
             notes.append(f"note: {what}: twin_baseline off (the rule twin's reward is the plain scalar one)")
-    _check_preference(args, hp, constraints)
+    _check_preference(args)
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:

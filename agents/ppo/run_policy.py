@@ -82,21 +82,18 @@ class PPOPolicy:
             raise CheckpointError(
                 f"checkpoint {str(checkpoint.path)!r}: weights do not match the architecture in its manifest"
             ) from None
-        self.layout = None
         self.parameterisation = self.hyperparams.get("action_parameterisation", "relative")
-        if self.parameterisation == "target":
-            from agents.ppo.parameterisation import ActionLayout
+        from agents.ppo.residual import ResidualSpec, env_action_converter
 
-            self.layout = ActionLayout.from_dict(m["action_layout"])
-        self._residual = None  # a residual policy's rule, bound to a scenario by for_scenario()
-        self.residual_spec = m.get("residual") if self.parameterisation == "residual" else None
+        self.residual: ResidualSpec | None = None
+        self._convert = None  # (network output, raw obs) -> env actions; a residual's is set by for_scenario()
         if self.parameterisation == "residual":
-            from agents.ppo.residual import ResidualSpec
-
             try:
-                ResidualSpec.from_dict(self.residual_spec)
+                self.residual = ResidualSpec.from_dict(m.get("residual"))
             except ValueError as exc:
                 raise CheckpointError(f"checkpoint {str(checkpoint.path)!r}: manifest {exc}") from None
+        else:
+            self._convert = env_action_converter(m)
         norm = checkpoint.normalization
         self.norm_obs = bool(norm["norm_obs"])
         # float64 like SB3's VecNormalize: features with tiny training variance magnify float32 rounding
@@ -137,30 +134,23 @@ class PPOPolicy:
         with self._torch.no_grad():
             actions = self.policy._predict(self._torch.as_tensor(x), deterministic=deterministic).numpy()
         actions = np.clip(actions, -1.0, 1.0).astype(np.float32)
-        if self.layout is not None:  # the network picked target quotas: convert to env actions
-            from agents.ppo.parameterisation import target_to_env_action
+        if self._convert is None:
+            from agents.common.policy import PolicyError
 
-            actions = target_to_env_action(actions, obs.reshape(1, -1) if single else obs, self.layout)
-        elif self.parameterisation == "residual":  # the network corrected the rule's targets
-            if self._residual is None:
-                from agents.common.policy import PolicyError
-
-                raise PolicyError(f"policy {self.name!r} corrects the rule {self.residual_spec['rule']!r}, which "
-                                  "reads the scenario: bind it first with policy.for_scenario(RuleContext(...))")
-            actions = self._residual.env_action(actions, obs.reshape(1, -1) if single else obs)
+            raise PolicyError(f"policy {self.name!r} corrects the rule {self.residual.rule!r}, which reads the "
+                              "scenario: bind it first with policy.for_scenario(RuleContext(...))")
+        actions = self._convert(actions, obs.reshape(1, -1) if single else obs)
         return (actions[0] if single else actions), state
 
     def for_scenario(self, context) -> PPOPolicy:
         """This policy on one scenario (a :class:`~agents.rules.RuleContext`): a residual policy binds its
         rule to the scenario's facts; other parameterisations need none and return ``self``."""
-        if self.parameterisation != "residual":
+        if self.residual is None:
             return self
         import copy
 
-        from agents.ppo.residual import ResidualSpec
-
         bound = copy.copy(self)
-        bound._residual = ResidualSpec.from_dict(self.residual_spec).bind(context)
+        bound._convert = self.residual.bind(context).env_action
         return bound
 
 

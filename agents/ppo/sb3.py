@@ -53,7 +53,7 @@ def make_env(specs: list[str], run: dict[str, Any], hp: PPOHyperparams, n_envs: 
         if hp.twin_baseline and twin:
             from agents.ppo.twin import RuleTwinBaseline
 
-            vec = RuleTwinBaseline(vec, batched(), vec.bound)
+            vec = RuleTwinBaseline(vec, batched(), vec.env_actions)
     if run.get("preference"):  # per-episode weights in the observation (agents/tradeoffs/preference.py)
         from agents.tradeoffs.preference import wrap as with_preferences
 

@@ -20,7 +20,7 @@ The twin needs a rule that reads only the observation: the residual run's base r
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -32,17 +32,17 @@ class RuleTwinBaseline(VecEnvWrapper):
     Args:
         venv: the training env (its innermost layer a ``RationingVecEnv``).
         twin: a ``RationingVecEnv`` built with the same rows, scenarios, seed, stagger, randomisation.
-        bound: one bound rule per scenario of ``twin`` (:class:`~agents.ppo.residual.BoundResidual`),
-            whose zero correction is the rule's action.
+        rule_actions: ``(corrections, raw obs) -> env actions`` for every row, each scenario's rows through
+            its rule (:meth:`~agents.ppo.residual.ResidualActions.env_actions`); zero corrections are the rule.
     """
 
-    def __init__(self, venv: VecEnv, twin: VecEnv, bound: list[Any]) -> None:
+    def __init__(self, venv: VecEnv, twin: VecEnv,
+                 rule_actions: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
         super().__init__(venv)
         if twin.num_envs != venv.num_envs:
             raise ValueError(f"twin has {twin.num_envs} rows, the env {venv.num_envs}")
         self.twin = twin
-        self.bound = bound
-        self.rows = list(twin._rows)
+        self.rule_actions = rule_actions
         self._zero = np.zeros((twin.num_envs, twin.action_space.shape[0]), np.float32)
         self._obs: np.ndarray | None = None
         """The twin rows' last observations."""
@@ -53,10 +53,7 @@ class RuleTwinBaseline(VecEnvWrapper):
 
     def step_async(self, actions: np.ndarray) -> None:
         assert self._obs is not None, "reset() before step()"
-        out = np.empty_like(self._zero)
-        for bound, rows in zip(self.bound, self.rows):
-            out[rows] = bound.env_action(self._zero[rows], self._obs[rows])
-        self.twin.step_async(out)
+        self.twin.step_async(self.rule_actions(self._zero, self._obs))
         self.venv.step_async(actions)
 
     def step_wait(self):

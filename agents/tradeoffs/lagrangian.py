@@ -50,6 +50,8 @@ class LagrangianRewards(VecEnvWrapper):
     def __init__(self, venv: VecEnv, constraints: list[Constraint], n_steps: int, lr: float,
                  normalise: bool = True) -> None:
         super().__init__(venv)
+        self.base = venv.unwrapped
+        """The batched env whose ``last_info`` the costs are read from."""
         self.constraints = list(constraints)
         self.n_steps, self.lr, self.normalise = int(n_steps), float(lr), bool(normalise)
         k = len(self.constraints)
@@ -59,12 +61,6 @@ class LagrangianRewards(VecEnvWrapper):
         self.last_values = np.full(k, np.nan)
         """Each constraint's value (its metric) over the last full rollout."""
 
-    def _base(self):
-        env = self.venv
-        while not hasattr(env, "last_info"):
-            env = env.venv
-        return env
-
     def reset(self):
         return self.venv.reset()
 
@@ -73,7 +69,7 @@ class LagrangianRewards(VecEnvWrapper):
 
     def step_wait(self):
         obs, reward, done, infos = self.venv.step_wait()
-        base = self._base()
+        base = self.base
         costs = np.zeros((len(self.constraints), len(reward)))
         for i, c in enumerate(self.constraints):
             num, den = step_terms(c, base.last_info, base.tier_names, base.core.params.dt_h)

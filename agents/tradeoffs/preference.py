@@ -182,8 +182,7 @@ class PreferencePolicy:
     def predict(self, obs, state=None, episode_start=None, deterministic: bool = True):
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
-        x = obs.reshape(1, -1) if single else obs
-        x = np.concatenate([x, np.broadcast_to(self.weights, (len(x), len(self.weights)))], axis=1)
+        x = append_weights(obs.reshape(1, -1) if single else obs, self.weights)
         action, state = self.policy.predict(x, state=state, episode_start=episode_start, deterministic=deterministic)
         return (action[0] if single else action), state
 

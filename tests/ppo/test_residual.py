@@ -60,7 +60,7 @@ def test_correction_scales_the_rule_target() -> None:
 def test_twin_reward_is_zero_for_the_rule_and_not_for_a_correction() -> None:
     spec = _spec()
     inner = ResidualActions(_vec(), spec)
-    vec = RuleTwinBaseline(inner, _vec(), inner.bound)
+    vec = RuleTwinBaseline(inner, _vec(), inner.env_actions)
     vec.reset()
     zero = np.zeros((vec.num_envs, vec.action_space.shape[0]), np.float32)
     for _ in range(40):
@@ -113,7 +113,7 @@ def test_twin_state_round_trips_for_a_bit_exact_resume() -> None:
 
     def make():
         inner = ResidualActions(_vec(), _spec())
-        return RuleTwinBaseline(inner, _vec(), inner.bound)
+        return RuleTwinBaseline(inner, _vec(), inner.env_actions)
 
     vec = make()
     vec.reset()
