@@ -32,9 +32,16 @@ from .contracts import SLAState, broadcast_schedules, sla_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
 from .fused_params import fusable, fuse
-from .info_keys import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, V1_SCALAR_INFO_KEYS, V1_TIER_INFO_KEYS
+from .info_keys import (
+    PROVIDER_INFO_KEYS,
+    SCALAR_INFO_KEYS,
+    TIER_INFO_KEYS,
+    V1_SCALAR_INFO_KEYS,
+    V1_TIER_INFO_KEYS,
+    info_layout,
+)
 from .params import Params, compile_params
-from .quota import admit, apply_action
+from .quota import admit, apply_action, nan_action_error
 from .reward import reward
 from .rng import CounterRNG, episode_keys
 from .scenario import Scenario, _deep_merge, load_scenario
@@ -98,7 +105,6 @@ class RationingCore:
         self.scalar_info_keys = SCALAR_INFO_KEYS + (V1_SCALAR_INFO_KEYS if v1 else ())
 
         self._rng = CounterRNG(n, 3 * P + 3 * T)
-        self._reset_rng = CounterRNG(n, 5)
         self.trace_offset = np.full(n, 0 if self.replay is None else self.replay.offset_steps, np.int64)
         self._slices = [slice(i * k, (i + 1) * k) for i, k in enumerate([P, P, P])]
         self._slices += [slice(3 * P + i * T, 3 * P + (i + 1) * T) for i in range(3)]
@@ -123,9 +129,10 @@ class RationingCore:
         self.info: dict[str, np.ndarray] = {}
         # the compiled step (envs.fused_step) unless a trace replaces demand or rows are too long for it
         self.fused_params = fuse(p) if self.replay is None and fusable(p) else None
+        self.fused_scratch: tuple[np.ndarray, ...] | None = None  # the compiled step's exp/log arguments
         info_keys = TIER_INFO_KEYS + SCALAR_INFO_KEYS + PROVIDER_INFO_KEYS + (
             V1_TIER_INFO_KEYS + V1_SCALAR_INFO_KEYS if v1 else ())
-        cols = fused_step.info_layout(T, P, version, self.tier_info_keys, PROVIDER_INFO_KEYS, self.scalar_info_keys)
+        cols = info_layout(T, P, version, self.tier_info_keys, PROVIDER_INFO_KEYS, self.scalar_info_keys)
         self._info_columns = [(k, cols[k]) for k in info_keys]
         self.info_width = len(self.tier_info_keys) * T + 2 * P + len(self.scalar_info_keys)
 
@@ -142,8 +149,7 @@ class RationingCore:
         Returns the observation array (N, obs_size), shared with the core.
         """
         p = self.params
-        n = self.num_envs
-        rows = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        rows = slice(None) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))  # index arrays: few rows
         if seeds is not None:
             seeds = np.asarray(seeds).astype(np.uint64)
             self.seeds[rows] = seeds[rows]
@@ -151,30 +157,34 @@ class RationingCore:
         else:
             self.episodes[rows] += 1
         self.keys[rows] = episode_keys(self.seeds[rows], self.episodes[rows])
-        # Fresh copies: arrays handed out in an earlier step's info are never mutated.
-        self.providers = ProviderState(*(a.copy() for a in self.providers))
-        self.burst = BurstState(*(a.copy() for a in self.burst))
-        self.collapse = CollapseState(*(a.copy() for a in self.collapse))
-        self.users = UserState(*(a.copy() for a in self.users))
-        self.quota_multiplier = self.quota_multiplier.copy()
-        self.queue_tokens = self.queue_tokens.copy()
-        self.retry_pool_tokens = self.retry_pool_tokens.copy()
-        self.burst_excess = self.burst_excess.copy()
-        self.last_utilisation = self.last_utilisation.copy()
-        self.sla = SLAState(*(a.copy() for a in self.sla))
+        if self.fused_params is None:
+            # Fresh copies: the numpy step hands state arrays out in its info, which are never mutated
+            # (the compiled step updates state in place and hands out its own info buffer instead).
+            self.providers = ProviderState(*(a.copy() for a in self.providers))
+            self.burst = BurstState(*(a.copy() for a in self.burst))
+            self.collapse = CollapseState(*(a.copy() for a in self.collapse))
+            self.users = UserState(*(a.copy() for a in self.users))
+            self.quota_multiplier = self.quota_multiplier.copy()
+            self.queue_tokens = self.queue_tokens.copy()
+            self.retry_pool_tokens = self.retry_pool_tokens.copy()
+            self.burst_excess = self.burst_excess.copy()
+            self.last_utilisation = self.last_utilisation.copy()
+            self.sla = SLAState(*(a.copy() for a in self.sla))
         for a in self.sla:
             a[rows] = 0.0
         self.t[rows] = 0 if start_steps is None else np.asarray(start_steps, np.int64)[rows] % self.params.episode_steps
+        rep = self.replay
+        if self.randomize or (rep is not None and rep.randomize_offset):
+            # the reset draws (step -2 of the episode) of the selected rows only: draws are per row
+            keys = self.keys[rows]
+            u = CounterRNG(len(keys), 5).uniform(keys, np.full(len(keys), -2, dtype=np.int64))
         if self.randomize:
-            u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
             for j in range(4):  # four named multipliers, not a loop over envs or tiers
-                self.scales[j, rows] = _rand_scale(p.randomization[j], u[rows, j])
+                self.scales[j, rows] = _rand_scale(p.randomization[j], u[:, j])
         else:
             self.scales[:, rows] = 1.0
-        rep = self.replay
         if rep is not None and rep.randomize_offset:
-            u = self._reset_rng.uniform(self.keys, np.full(n, -2, dtype=np.int64))
-            self.trace_offset[rows] = np.minimum((u[rows, 4] * rep.period).astype(np.int64), rep.period - 1)
+            self.trace_offset[rows] = np.minimum((u[:, 4] * rep.period).astype(np.int64), rep.period - 1)
         self.providers.outage_remaining_steps[rows] = 0.0
         self.providers.degraded_share[rows] = 0.0
         self.burst.gpus[rows] = 0.0
@@ -192,7 +202,7 @@ class RationingCore:
 
         # Observation before the first step: expected demand, idle service.
         week_step = (p.start_week_step + self.t[rows]) % p.steps_per_week
-        m = int(rows.sum())
+        m = len(week_step)
         avail = p.contracted_gpus * self.scales[1, rows][:, None] * (1.0 - p.reclaim_table[week_step])
         demand = p.profile_table[week_step] * p.mean_demand_tokens_step * self.scales[0, rows][:, None]
         if rep is not None:
@@ -210,13 +220,17 @@ class RationingCore:
         self.obs[rows] = buf
         return self.obs
 
+    def info_from(self, buffer: np.ndarray) -> dict[str, np.ndarray]:
+        """The info dict (views) of a compiled step's ``info_buffer`` (N, info_width)."""
+        return {k: buffer[:, c] for k, c in self._info_columns}
+
     # ------------------------------------------------------------------- step
     def step(self, actions: np.ndarray, info: bool = True
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Advance every env one step with ``actions`` (N, action_size) in [-1, 1].
 
         ``info=False`` skips building the info dict on the compiled path (an empty
-        dict is returned; :func:`envs.fused_step.row_info` reads one row of the step's
+        dict is returned; :func:`envs.info_keys.buffer_row_info` reads one row of the step's
         ``info_buffer``).
 
         ``action_size`` is T, or T + 1 on v1 with ``action.burst: policy`` (the
@@ -229,25 +243,22 @@ class RationingCore:
         time limit report ``truncated`` and must be reset by the caller.
         """
         p = self.params
+        actions = np.asarray(actions, dtype=F32)
+        if actions.shape != (self.num_envs, self.action_size):
+            actions = actions.reshape(self.num_envs, self.action_size)
+        if self.fused_params is not None:  # refuses a NaN action before any state changes
+            reward_, self.info_buffer = fused_step.step(self, actions)
+            self.info = self.info_from(self.info_buffer) if info else {}
+            return self.obs, reward_, np.zeros(self.num_envs, dtype=bool), self.t >= p.episode_steps, self.info
+        if np.isnan(actions).any():  # refused before any state changes: a NaN would poison the row until reset
+            row, col = (int(i) for i in np.argwhere(np.isnan(actions))[0])
+            raise nan_action_error(p, row, col)
         t = self.t
         week_step = (p.start_week_step + t) % p.steps_per_week
         u = self._rng.uniform(self.keys, t)
         s = self._slices
         demand_scale, capacity_scale, reclaim_scale, agentic_scale = self.scales
-
-        actions = np.asarray(actions, dtype=F32)
         v1 = self.version >= 1
-        if actions.shape != (self.num_envs, self.action_size):
-            actions = actions.reshape(self.num_envs, self.action_size)
-        if np.isnan(actions).any():  # refused before any state changes: a NaN would poison the row until reset
-            row, col = (int(i) for i in np.argwhere(np.isnan(actions))[0])
-            what = f"tier {p.tier_names[col]!r}" if col < p.n_tiers else "the burst order"
-            raise ValueError(f"action is NaN at row {row}, {what}: actions must be numbers "
-                             "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
-        if self.fused_params is not None:
-            reward_, self.info_buffer = fused_step.step(self, actions)
-            self.info = {k: self.info_buffer[:, c] for k, c in self._info_columns} if info else {}
-            return self.obs, reward_, np.zeros(self.num_envs, dtype=bool), self.t >= p.episode_steps, self.info
         if p.burst_policy:
             burst_action = actions[:, -1]
             actions = actions[:, : p.n_tiers]

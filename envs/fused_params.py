@@ -11,7 +11,10 @@ Arrays: ``tier`` (K, T) per-tier constants, ``prov`` (K, P) per-provider constan
 ``f32`` and ``f64`` scalars, ``ints``, ``week`` (steps_per_week, T + P) the demand
 profile and reclaim tables side by side, ``episode`` (episode_steps, T + P) the
 event and scheduled-availability tables, ``priority`` (T, T), ``sla`` (2, 2, K, T)
-below/increment per SLO kind, ``obs_bounds`` (2, obs_size).
+below/increment per SLO kind, ``obs_bounds`` (2, obs_size), ``growth`` (episode_steps + 1,)
+the agentic tokens-per-request growth factor per step index (numpy's ``exp``, so the
+compiled step needs no ``exp`` of its own), ``clock`` (steps_per_week, 4) the
+observation's hour and week sines and cosines per step of the week.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .fused_rows import clock_table
 from .params import Params
 
 F32 = np.float32
@@ -56,6 +60,8 @@ class FusedParams(NamedTuple):
     priority: np.ndarray
     sla: np.ndarray
     obs_bounds: np.ndarray
+    growth: np.ndarray
+    clock: np.ndarray
 
 
 def fusable(p: Params) -> bool:
@@ -113,4 +119,12 @@ def fuse(p: Params) -> FusedParams:
         episode=np.ascontiguousarray(np.concatenate([p.event_table, p.scheduled_availability], axis=1), F32),
         priority=np.ascontiguousarray(p.priority_matrix, F32), sla=np.ascontiguousarray(sla),
         obs_bounds=np.ascontiguousarray(np.stack([p.obs_low, p.obs_high]), F32),
+        growth=growth_table(p, p.episode_steps + 1),
+        clock=clock_table(f64, p.steps_per_week),
     )
+
+
+def growth_table(p: Params, length: int) -> np.ndarray:
+    """(length,) agentic tokens-per-request growth at step index 0..length-1, as :func:`envs.demand.fresh_demand`
+    computes it (``exp(growth_per_step x float32(t))`` in numpy)."""
+    return np.exp(p.agentic_tokens_growth_per_step * np.arange(length).astype(F32))

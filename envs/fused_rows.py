@@ -21,9 +21,12 @@ _U1 = np.uint64(1)
 
 JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 """numba options of every kernel: cached on disk, IEEE division (inf/nan, no ZeroDivisionError)."""
+INLINE = {**JIT, "inline": "always"}
+"""The row helpers' options: inlined into the kernels by numba (a call passes every array as a
+seven-word struct on the stack; LLVM does not inline across numba's function libraries)."""
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def uniforms(key: np.uint64, step: np.int64, out: np.ndarray) -> None:
     """:meth:`envs.rng.CounterRNG.uniform` for one row: ``out`` (n_draws,) in (0, 1)."""
     base = (np.uint64(step) + _U1) * _GOLDEN
@@ -36,10 +39,10 @@ def uniforms(key: np.uint64, step: np.int64, out: np.ndarray) -> None:
         x *= _C2
         x ^= x >> _S33
         x >>= _S40
-        out[j] = F32(x) * _INV24 + _HALF24
+        out[j] = F32(np.int64(x)) * _INV24 + _HALF24  # x < 2**24: exact via the signed conversion (one instruction)
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def row_sum(x: np.ndarray) -> np.float32:
     """:func:`envs.arrays.row_sum` for one row: numpy's einsum order (4 lanes, rows of <= 15)."""
     a0 = ZERO
@@ -58,7 +61,26 @@ def row_sum(x: np.ndarray) -> np.float32:
     return (a0 + a1) + (a2 + a3)
 
 
-@njit(**JIT)
+@njit(**INLINE)
+def row_sum_at(x: np.ndarray, i: int) -> np.float32:
+    """:func:`row_sum` of ``x[i]`` (2-D ``x``) without making the row view."""
+    a0 = ZERO
+    a1 = ZERO
+    a2 = ZERO
+    a3 = ZERO
+    n = x.shape[1]
+    for j in range(0, n, 4):
+        a0 += x[i, j]
+        if j + 1 < n:
+            a1 += x[i, j + 1]
+        if j + 2 < n:
+            a2 += x[i, j + 2]
+        if j + 3 < n:
+            a3 += x[i, j + 3]
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(**INLINE)
 def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
     """:func:`envs.arrays.row_dot` for one row, in numpy's einsum order."""
     a0 = ZERO
@@ -77,7 +99,7 @@ def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
     return (a0 + a1) + (a2 + a3)
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def scalar_pow(x: np.float32, e: np.float32) -> np.float32:
     """``array ** python_float`` as numpy computes it (its fast paths for -1, 0, 0.5, 1, 2)."""
     if e == F32(2.0):
@@ -93,7 +115,7 @@ def scalar_pow(x: np.float32, e: np.float32) -> np.float32:
     return x ** e
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.float32, served: np.ndarray,
                ratio: np.ndarray, order: np.ndarray) -> None:
     """:func:`envs.serving.weighted_fair_share` for one row, into ``served`` (scratch: ``ratio``, ``order``)."""
@@ -132,7 +154,7 @@ def fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.float32, s
         served[j] = max(s, ZERO)
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def collapse_row(overload_steps: np.int32, remaining: np.int32, pressure: np.float32, collapse_pressure: np.float32,
                  after: np.int64, duration: np.int64) -> tuple[np.int32, np.int32]:
     """:func:`envs.serving.collapse_step` for one row: (overload_steps, collapse_remaining_steps)."""
@@ -143,7 +165,7 @@ def collapse_row(overload_steps: np.int32, remaining: np.int32, pressure: np.flo
     return np.int32(count), np.int32(left)
 
 
-@njit(**JIT)
+@njit(**INLINE)
 def sla_share(running: np.float32, below: np.ndarray, inc: np.ndarray, j: int) -> np.float32:
     """The credit share of one SLO kind at ``running`` attainment (:func:`envs.contracts.sla_step`), tier j."""
     owed = ZERO
@@ -151,3 +173,20 @@ def sla_share(running: np.float32, below: np.ndarray, inc: np.ndarray, j: int) -
         if running < below[k, j]:
             owed += inc[k, j]
     return owed
+
+
+@njit(**JIT)
+def clock_table(angles: np.ndarray, steps_per_week: int) -> np.ndarray:
+    """(steps_per_week, 4) float32 hour sin, hour cos, week sin, week cos per step of the week.
+
+    ``angles`` holds the float64 radians per step of a day and of a week
+    (:mod:`envs.fused_params` ``F_HOUR_ANGLE``, ``F_WEEK_ANGLE``); the float64 product and
+    libm's ``sin``/``cos`` are those :func:`envs.observation.build` rounds to float32.
+    """
+    out = np.empty((steps_per_week, 4), F32)
+    for w in range(steps_per_week):
+        out[w, 0] = np.sin(angles[0] * w)
+        out[w, 1] = np.cos(angles[0] * w)
+        out[w, 2] = np.sin(angles[1] * w)
+        out[w, 3] = np.cos(angles[1] * w)
+    return out

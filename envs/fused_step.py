@@ -8,8 +8,13 @@ of :mod:`envs.capacity`, :mod:`envs.demand`, ... are the reference and the
 documentation); this kernel follows :meth:`RationingCore.step` line by line, with
 the per-row helpers of :mod:`envs.fused_rows`, in the same float32 order.
 
+The row helpers are inlined by numba (``inline="always"``), and every per-row view is made
+once per call, not per row (a view costs two atomic reference-count updates).
+numba's on-disk cache keys on this file only: after editing :mod:`envs.fused_rows` or
+:mod:`envs.fused_params`, delete ``envs/__pycache__/*.nb?`` (a new install writes fresh files).
+
 State arrays are updated in place; ``info`` is a fresh (N, W) buffer per step whose
-column blocks are the info keys (:func:`info_layout`).
+column blocks are the info keys (:func:`envs.info_keys.info_layout`).
 
 **Tolerance.** Sums, products, the sort and every comparison follow numpy's float32
 order exactly. ``exp`` and ``log`` of float32 are numpy's own SIMD routines in the
@@ -25,11 +30,20 @@ import numpy as np
 from numba import njit
 
 from . import fused_params as fp_
-from . import observation
-from .fused_rows import JIT, ONE, ZERO, collapse_row, fair_share, row_dot, row_sum, scalar_pow, sla_share, uniforms
-from .info_keys import PROVIDER_INFO_KEYS, SCALAR_INFO_KEYS, TIER_INFO_KEYS, V1_SCALAR_INFO_KEYS, V1_TIER_INFO_KEYS
-from .quota import apply_action
-from .serving import latency_attainment
+from .fused_rows import (
+    JIT,
+    ONE,
+    ZERO,
+    collapse_row,
+    fair_share,
+    row_dot,
+    row_sum,
+    row_sum_at,
+    scalar_pow,
+    sla_share,
+    uniforms,
+)
+from .quota import nan_action_error
 
 F32 = np.float32
 _P = fp_
@@ -38,24 +52,29 @@ N_TIER_KEYS = (21, 26)
 """Per-tier info blocks of v0 and v1 (``TIER_INFO_KEYS`` and ``+ V1_TIER_INFO_KEYS`` order)."""
 
 
-def info_layout(n_tiers: int, n_providers: int, version: int, tier_keys, provider_keys, scalar_keys) -> dict:
-    """Info key -> column slice of the kernel's info buffer (tier blocks, provider blocks, scalars)."""
-    T, P = n_tiers, n_providers
-    out = {k: slice(i * T, (i + 1) * T) for i, k in enumerate(tier_keys)}
-    base = len(tier_keys) * T
-    out |= {k: slice(base + i * P, base + (i + 1) * P) for i, k in enumerate(provider_keys)}
-    base += len(provider_keys) * P
-    out |= {k: base + i for i, k in enumerate(scalar_keys)}
-    return out
-
-
 @njit(**JIT)
 def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overload, collapse_rem,
               users_a, frustration_a, latency_excess_a, quota_a, queue_a, retry_pool_a, burst_excess_a, last_util,
-              actions, growth_a, info):
-    """Part one of a step, every row: up to latency and users (writes ``info`` and the state)."""
-    tier, prov, c, c64, ci, week, episode, prio, sla, bounds = fp
+              actions, quota_factor, exp_in, log_in, info):
+    """Part one of a step, every row: up to latency and users (writes ``info`` and the state).
+
+    ``quota_factor`` (N, T) is ``exp(log_quota_step x clipped action)`` (numpy's, see :func:`step`).
+    Writes the arguments of the step's other ``exp`` and ``log`` for numpy to evaluate in place:
+    ``exp_in`` (N, T) ``-target / max(latency, 1e-6)`` (:func:`envs.serving.latency_attainment`),
+    ``log_in`` (N, 2T) ``max(latency, 1e-3) / target`` and the quota multiplier (the observation).
+
+    Returns -1, or before changing anything: ``row x width + column`` of the first NaN action,
+    or -2 when a row's step index is past the ``growth`` table (the caller extends it).
+    """
+    tier, prov, c, c64, ci, week, episode, prio, sla, bounds, growth_t, clock = fp
     n, T = users_a.shape
+    A = actions.shape[1]
+    for i in range(n):  # refuse NaN actions before any state changes
+        if t[i] >= growth_t.shape[0]:
+            return np.int64(-2)
+        for j in range(A):
+            if np.isnan(actions[i, j]):
+                return np.int64(i * A + j)
     P = outage.shape[1]
     D = pipeline.shape[1]
     v1 = ci[_P.I_VERSION] >= 1
@@ -75,12 +94,13 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
     revenue = np.empty(T, F32)
     churned = np.empty(T, F32)
     start_week, spw, ep_steps = ci[_P.I_START_WEEK], ci[_P.I_STEPS_PER_WEEK], ci[_P.I_EPISODE_STEPS]
+    # row views made once: a view made per row costs two reference-count updates
+    weights, rent_w, ltv = tier[_P.T_WEIGHT], prov[_P.P_RENT], tier[_P.T_LTV]
     for i in range(n):
         ti = t[i]
         ws = (start_week + ti) % spw
         es = min(ti, ep_steps - 1)
         uniforms(keys[i], ti, u)
-        inf = info[i]
         collapsed = collapse_rem[i] > 0
         # capacity (envs.capacity.provider_step)
         cap_scale = scales[1, i]
@@ -107,28 +127,29 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
         g = burst_gpus[i]
         if ci[_P.I_BURST_ON]:
             slot = ti % D
-            pipe = pipeline[i]
-            g = g + pipe[slot]
-            pipe[slot] = ZERO
+            g = g + pipeline[i, slot]
+            pipeline[i, slot] = ZERO
             step_g = c[_P.S_BURST_STEP]
             if ci[_P.I_BURST_POLICY]:
                 ab = min(max(actions[i, T], -ONE), ONE)
-                room = max(c[_P.S_BURST_MAX] - g - row_sum(pipe), ZERO)
-                pipe[slot] = min(step_g * max(ab, ZERO), room)
+                room = max(c[_P.S_BURST_MAX] - g - row_sum_at(pipeline, i), ZERO)
+                pipeline[i, slot] = min(step_g * max(ab, ZERO), room)
                 g = g - min(step_g * max(-ab, ZERO), g)
             else:
-                room = max(c[_P.S_BURST_MAX] - g - row_sum(pipe), ZERO)
+                room = max(c[_P.S_BURST_MAX] - g - row_sum_at(pipeline, i), ZERO)
                 lu = last_util[i]
-                pipe[slot] = min(step_g, room) if lu > c[_P.S_BURST_BUY] else min(step_g, room) * ZERO
+                pipeline[i, slot] = min(step_g, room) if lu > c[_P.S_BURST_BUY] else min(step_g, room) * ZERO
                 g = g - (min(step_g, g) if lu < c[_P.S_BURST_RELEASE] else min(step_g, g) * ZERO)
             burst_gpus[i] = g
         uncollapsed = (row_sum(avail) + g) * c[_P.S_TOKENS_PER_GPU]
         cap = uncollapsed * (c[_P.S_COLLAPSE_CAP] if collapsed else ONE)
         # quota, demand, retries, admission (envs.quota, envs.demand, envs.user_response.split_throttled)
         tf = F32(ti)
-        growth = growth_a[i]
+        growth = growth_t[ti]
+        q_min, q_max = c[_P.S_QUOTA_MIN], c[_P.S_QUOTA_MAX]
         for j in range(T):
-            q = quota_a[i, j]
+            q = min(max(quota_factor[i, j] * quota_a[i, j], q_min), q_max)  # envs.quota.apply_action
+            quota_a[i, j] = q
             ex = burst_excess_a[i, j] * tier[_P.T_BURST_DECAY, j]
             if u[3 * P + 2 * T + j] < tier[_P.T_BURST_PROB, j]:
                 ex += tier[_P.T_BURST_EXCESS, j]
@@ -164,16 +185,16 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             deferred = throttled * tier[_P.T_RETRY, j]
             retry_pool_a[i, j] = pool - returning - abandoned + deferred
             backlog[j] = queue_a[i, j] + admitted
-            inf[j], inf[T + j], inf[2 * T + j], inf[3 * T + j] = demand, fresh, returning, admitted
-            inf[4 * T + j], inf[5 * T + j], inf[6 * T + j] = throttled, deferred, throttled - deferred
-            inf[13 * T + j], inf[18 * T + j], inf[19 * T + j], inf[20 * T + j] = tshare, q, share, at
+            info[i, j], info[i, T + j], info[i, 2 * T + j], info[i, 3 * T + j] = demand, fresh, returning, admitted
+            info[i, 4 * T + j], info[i, 5 * T + j], info[i, 6 * T + j] = throttled, deferred, throttled - deferred
+            info[i, 13 * T + j], info[i, 18 * T + j], info[i, 19 * T + j], info[i, 20 * T + j] = tshare, q, share, at
         # serving (envs.serving.serve / serve_v1)
         cap1 = max(cap, ONE)
         total = row_sum(backlog)
         if v1 and total <= cap:
             served[:] = backlog
         else:
-            fair_share(backlog, tier[_P.T_WEIGHT], cap, served, ratio, order)
+            fair_share(backlog, weights, cap, served, ratio, order)
         occupancy = min(total / cap1, ONE)
         batching = c[_P.S_BATCH_FLOOR] + c[_P.S_BATCH_SLOPE] * occupancy
         cfs = c[_P.S_COLLAPSE_FAILED] if collapsed else ZERO
@@ -189,7 +210,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
                 all_failed = timed_out + failed
                 tmp[j] = all_failed  # failed tokens, for the failed share below
                 any_failed = any_failed or all_failed != ZERO
-                inf[21 * T + j], inf[22 * T + j] = all_failed, failed
+                info[i, 21 * T + j], info[i, 22 * T + j] = all_failed, failed
             else:
                 queue_a[i, j] = waiting
                 still = left
@@ -204,15 +225,18 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
                 la *= batching
             la += wait
             lat[j] = min(la, c[_P.S_MAX_LAT])
-            inf[7 * T + j], inf[8 * T + j] = served[j], queue_a[i, j]
-            inf[9 * T + j], inf[10 * T + j] = timed_out, lat[j]
+            exp_in[i, j] = tier[_P.T_NEG_TARGET, j] / max(lat[j], F32(1e-6))
+            log_in[i, j] = max(lat[j], F32(1e-3)) / tier[_P.T_TARGET, j]
+            log_in[i, T + j] = quota_a[i, j]
+            info[i, 7 * T + j], info[i, 8 * T + j] = served[j], queue_a[i, j]
+            info[i, 9 * T + j], info[i, 10 * T + j] = timed_out, lat[j]
         util = row_sum(served) / cap1
         pressure = total / max(uncollapsed, ONE)
         overload[i], collapse_rem[i] = collapse_row(overload[i], collapse_rem[i], pressure, c[_P.S_COLLAPSE_PRESSURE],
                                                     ci[_P.I_COLLAPSE_AFTER], ci[_P.I_COLLAPSE_DURATION])
         # users (envs.user_response.user_step), ledger (envs.economics)
         for j in range(T):
-            ts = inf[13 * T + j]
+            ts = info[i, 13 * T + j]
             if v1 and any_failed:
                 ts = min(ts + tmp[j] / max(served[j] + tmp[j], ONE), ONE)
             k_mem = tier[_P.T_MEMORY, j]
@@ -232,31 +256,31 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             frustration_a[i, j] = fr
             latency_excess_a[i, j] = le
             revenue[j] = us * tier[_P.T_PRICE, j] + served[j] * tier[_P.T_API_PRICE, j]
-            inf[14 * T + j], inf[15 * T + j] = users_a[i, j], churned[j]
-            inf[16 * T + j], inf[17 * T + j] = new, revenue[j]
-        rent = row_dot(billed, prov[_P.P_RENT])
+            info[i, 14 * T + j], info[i, 15 * T + j] = users_a[i, j], churned[j]
+            info[i, 16 * T + j], info[i, 17 * T + j] = new, revenue[j]
+        rent = row_dot(billed, rent_w)
         burst_cost = g * c[_P.S_BURST_RENT]
         variable = row_sum(served) * c[_P.S_VAR_COST]
         cost = rent + burst_cost + variable
         for k in range(P):
-            inf[bp + k], inf[bp + P + k] = avail[k], reclaim[k]
-        inf[bs], inf[bs + 1], inf[bs + 2], inf[bs + 3] = cap, util, pressure, ONE if collapsed else ZERO
-        inf[bs + 4], inf[bs + 5], inf[bs + 6], inf[bs + 7], inf[bs + 8] = g, cost, rent, burst_cost, variable
-        inf[bs + 9], inf[bs + 10] = row_sum(revenue), row_sum(revenue) - cost
-        inf[bs + 12], inf[bs + 14], inf[bs + 15] = row_dot(churned, tier[_P.T_LTV]), F32(ti), F32(ws * c64[_P.F_DT_H])
+            info[i, bp + k], info[i, bp + P + k] = avail[k], reclaim[k]
+        info[i, bs], info[i, bs + 1], info[i, bs + 2], info[i, bs + 3] = cap, util, pressure, ONE if collapsed else ZERO
+        info[i, bs + 4], info[i, bs + 5], info[i, bs + 6] = g, cost, rent
+        info[i, bs + 7], info[i, bs + 8] = burst_cost, variable
+        info[i, bs + 9], info[i, bs + 10] = row_sum(revenue), row_sum(revenue) - cost
+        info[i, bs + 12], info[i, bs + 14], info[i, bs + 15] = row_dot(churned, ltv), F32(ti), F32(ws * c64[_P.F_DT_H])
         if v1:
-            inf[bs + 17], inf[bs + 18] = row_sum(pipeline[i]), occupancy
+            info[i, bs + 17], info[i, bs + 18] = row_sum_at(pipeline, i), occupancy
         last_util[i] = util
         t[i] = ti + 1
+    return np.int64(-1)
 
 
 @njit(**JIT)
-def finish_rows(fp, t, collapse_rem, users_a, queue_a, sla_s, sla_f, sla_w, info, obs, reward):
-    """Part two, every row, after numpy filled ``latency_attainment``: SLA credits, reward, observation.
-
-    The observation's two log blocks (latency, quota) are left to numpy (:func:`step`).
-    """
-    tier, prov, c, c64, ci, week, episode, prio, sla, bounds = fp
+def finish_rows(fp, t, collapse_rem, users_a, queue_a, sla_s, sla_f, sla_w, exp_out, log_out, info, obs, reward):
+    """Part two, every row, after numpy evaluated ``exp_out`` and ``log_out`` in place (:func:`step_rows`):
+    latency attainment, SLA credits, reward, observation."""
+    tier, prov, c, c64, ci, week, episode, prio, sla, bounds, growth_t, clock = fp
     n, T = users_a.shape
     P = prov.shape[1]
     v1 = ci[_P.I_VERSION] >= 1
@@ -266,102 +290,99 @@ def finish_rows(fp, t, collapse_rem, users_a, queue_a, sla_s, sla_f, sla_w, info
     late = np.empty(T, F32)
     credit = np.empty(T, F32)
     start_week, spw = ci[_P.I_START_WEEK], ci[_P.I_STEPS_PER_WEEK]
+    avail_below, avail_inc, att_below, att_inc = sla[0, 0], sla[1, 0], sla[0, 1], sla[1, 1]
+    late_pen_w = tier[_P.T_LATE_PEN]
     for i in range(n):
-        inf = info[i]
         for j in range(T):
-            served = inf[7 * T + j]
-            late[j] = served * (ONE - inf[11 * T + j])
-            inf[12 * T + j] = late[j]
+            info[i, 11 * T + j] = ONE - exp_out[i, j]
+            served = info[i, 7 * T + j]
+            late[j] = served * (ONE - info[i, 11 * T + j])
+            info[i, 12 * T + j] = late[j]
             if v1:
                 s = sla_s[i, j] + served
-                f = sla_f[i, j] + inf[21 * T + j]
+                f = sla_f[i, j] + info[i, 21 * T + j]
                 w = sla_w[i, j] + (served - late[j])
                 sla_s[i, j], sla_f[i, j], sla_w[i, j] = s, f, w
                 d = s + ONE
                 running_att = min((w + ONE) / d, ONE)
                 running_avail = d / (d + f) if f != ZERO else ONE
-                share = max(sla_share(running_avail, sla[0, 0], sla[1, 0], j),
-                            sla_share(running_att, sla[0, 1], sla[1, 1], j))
-                credit[j] = share * inf[17 * T + j]
-                inf[23 * T + j], inf[24 * T + j], inf[25 * T + j] = credit[j], running_avail, running_att
-        lat_pen = row_dot(late, tier[_P.T_LATE_PEN])
-        r = c[_P.S_MARGIN_W] * inf[bs + 10] - c[_P.S_LATENCY_W] * lat_pen - c[_P.S_CHURN_W] * inf[bs + 12]
+                share = max(sla_share(running_avail, avail_below, avail_inc, j),
+                            sla_share(running_att, att_below, att_inc, j))
+                credit[j] = share * info[i, 17 * T + j]
+                info[i, 23 * T + j] = credit[j]
+                info[i, 24 * T + j], info[i, 25 * T + j] = running_avail, running_att
+        lat_pen = row_dot(late, late_pen_w)
+        r = c[_P.S_MARGIN_W] * info[i, bs + 10] - c[_P.S_LATENCY_W] * lat_pen - c[_P.S_CHURN_W] * info[i, bs + 12]
         if v1:
             credit_total = row_sum(credit)
             r = r - c[_P.S_MARGIN_W] * credit_total
-            inf[bs + 16] = credit_total
+            info[i, bs + 16] = credit_total
         r *= c[_P.S_INV_SCALE]
         reward[i] = r
-        inf[bs + 11], inf[bs + 13] = lat_pen, r
+        info[i, bs + 11], info[i, bs + 13] = lat_pen, r
         # observation (envs.observation.build_v1, build)
-        o = obs[i]
         nws = (start_week + t[i]) % spw
-        o[0] = np.sin(c64[_P.F_HOUR_ANGLE] * nws)
-        o[1] = np.cos(c64[_P.F_HOUR_ANGLE] * nws)
-        o[2] = np.sin(c64[_P.F_WEEK_ANGLE] * nws)
-        o[3] = np.cos(c64[_P.F_WEEK_ANGLE] * nws)
+        for k in range(4):
+            obs[i, k] = clock[nws, k]
         for k in range(P):
-            o[4 + k] = inf[bp + k] / prov[_P.P_CONTRACTED, k]
-        o[4 + P] = inf[bs + 4] / c[_P.S_CONTRACTED_SUM]
-        o[5 + P] = inf[bs + 1]
-        o[6 + P] = ONE if collapse_rem[i] > 0 else ZERO
+            obs[i, 4 + k] = info[i, bp + k] / prov[_P.P_CONTRACTED, k]
+        obs[i, 4 + P] = info[i, bs + 4] / c[_P.S_CONTRACTED_SUM]
+        obs[i, 5 + P] = info[i, bs + 1]
+        obs[i, 6 + P] = ONE if collapse_rem[i] > 0 else ZERO
         b = 7 + P
         for j in range(T):
-            o[b + j] = inf[j] / tier[_P.T_MEAN_DEMAND, j]
-            o[b + T + j] = queue_a[i, j] / c[_P.S_NOMINAL_CAP]
-            o[b + 3 * T + j] = inf[13 * T + j]
-            o[b + 4 * T + j] = users_a[i, j] / tier[_P.T_USERS0, j]
+            obs[i, b + j] = info[i, j] / tier[_P.T_MEAN_DEMAND, j]
+            obs[i, b + T + j] = queue_a[i, j] / c[_P.S_NOMINAL_CAP]
+            obs[i, b + 2 * T + j] = log_out[i, j]
+            obs[i, b + 3 * T + j] = info[i, 13 * T + j]
+            obs[i, b + 4 * T + j] = users_a[i, j] / tier[_P.T_USERS0, j]
+            obs[i, b + 5 * T + j] = log_out[i, T + j]
         if v1:
             b = 7 + P + 6 * T
-            o[b] = inf[bs + 17] * c[_P.S_INV_CONTRACTED]
+            obs[i, b] = info[i, bs + 17] * c[_P.S_INV_CONTRACTED]
             for j in range(T):
-                o[b + 1 + j] = inf[24 * T + j]
-                o[b + 1 + T + j] = inf[25 * T + j]
-        for k in range(o.shape[0]):
-            o[k] = min(max(o[k], bounds[0, k]), bounds[1, k])
+                obs[i, b + 1 + j] = info[i, 24 * T + j]
+                obs[i, b + 1 + T + j] = info[i, 25 * T + j]
+        for k in range(obs.shape[1]):
+            obs[i, k] = min(max(obs[i, k], bounds[0, k]), bounds[1, k])
     return ZERO
 
 
 def step(core, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step every row of ``core`` (a :class:`~envs.core.RationingCore`) in place; returns (reward, info buffer).
 
-    ``exp`` and ``log`` run in numpy between the two kernels, on contiguous arrays as in the
-    numpy step, so that every number is numpy's own (libm's differ in the last bit).
+    The step's ``exp`` and ``log`` run in numpy, in place on contiguous scratch arrays, between and
+    before the two kernels, so that every number is numpy's own (libm's differ in the last bit).
+    A NaN action is refused (``ValueError``) before any state changes.
     """
     p = core.params
     n, T = core.num_envs, p.n_tiers
-    core.quota_multiplier = quota = apply_action(p, core.quota_multiplier, actions[:, :T])
-    growth = np.exp(p.agentic_tokens_growth_per_step * core.t.astype(F32))
+    scratch = core.fused_scratch
+    if scratch is None or scratch[0].shape[0] != n:
+        scratch = core.fused_scratch = (np.empty((n, T), F32), np.empty((n, T), F32), np.empty((n, 2 * T), F32))
+    quota_factor, exp_in, log_in = scratch
+    np.maximum(actions[:, :T], -1.0, out=quota_factor)  # envs.quota.apply_action
+    np.minimum(quota_factor, 1.0, out=quota_factor)
+    quota_factor *= F32(p.log_quota_step)
+    np.exp(quota_factor, out=quota_factor)
     info = np.empty((n, core.info_width), F32)
     reward = np.empty(n, F32)
     prov, burst, coll, users, sla = core.providers, core.burst, core.collapse, core.users, core.sla
-    step_rows(core.fused_params, core.t, core.keys, core.scales, prov.outage_remaining_steps, prov.degraded_share,
-              burst.gpus, burst.pipeline, coll.overload_steps, coll.collapse_remaining_steps, users.users,
-              users.frustration, users.latency_excess, quota, core.queue_tokens, core.retry_pool_tokens,
-              core.burst_excess, core.last_utilisation, actions, growth, info)
-    latency = info[:, 10 * T: 11 * T].copy()
-    info[:, 11 * T: 12 * T] = latency_attainment(p, latency)
+    while True:
+        status = step_rows(core.fused_params, core.t, core.keys, core.scales, prov.outage_remaining_steps,
+                           prov.degraded_share, burst.gpus, burst.pipeline, coll.overload_steps,
+                           coll.collapse_remaining_steps, users.users, users.frustration, users.latency_excess,
+                           core.quota_multiplier, core.queue_tokens, core.retry_pool_tokens, core.burst_excess,
+                           core.last_utilisation, actions, quota_factor, exp_in, log_in, info)
+        if status != -2:
+            break
+        longer = fp_.growth_table(p, 2 * int(core.t.max()) + 1)  # rows stepped past their episode's end
+        core.fused_params = core.fused_params._replace(growth=longer)
+    if status >= 0:
+        row, col = divmod(int(status), actions.shape[1])
+        raise nan_action_error(p, row, col)
+    np.exp(exp_in, out=exp_in)
+    np.log(log_in, out=log_in)
     finish_rows(core.fused_params, core.t, coll.collapse_remaining_steps, users.users, core.queue_tokens,
-                sla.served_tokens, sla.failed_tokens, sla.within_tokens, info, core.obs, reward)
-    lat_block, quota_block = observation.tier_block(p, "latency_over_target"), observation.tier_block(p, "quota")
-    log_latency = np.log(np.maximum(latency, 1e-3) / p.latency_target_s)
-    for block, value in ((lat_block, log_latency), (quota_block, np.log(quota))):
-        np.maximum(value, p.obs_low[block], out=value)
-        core.obs[:, block] = np.minimum(value, p.obs_high[block], out=value)
+                sla.served_tokens, sla.failed_tokens, sla.within_tokens, exp_in, log_in, info, core.obs, reward)
     return reward, info
-
-
-def row_info(core, k: int) -> dict:
-    """Row ``k`` of the last compiled step's info as the single env reports it (floats and (T,)/(P,) views)."""
-    T, P = core.n_tiers, core.params.n_providers
-    row = core.info_buffer[k]
-    nt = len(core.tier_info_keys)
-    tiers = row[: nt * T].reshape(nt, T)
-    scalars = row[nt * T + 2 * P:].tolist()
-    out = dict(zip(TIER_INFO_KEYS, tiers))
-    out.update(zip(SCALAR_INFO_KEYS, scalars))
-    out.update(zip(PROVIDER_INFO_KEYS, row[nt * T: nt * T + 2 * P].reshape(2, P)))
-    if nt > len(TIER_INFO_KEYS):
-        out.update(zip(V1_TIER_INFO_KEYS, tiers[len(TIER_INFO_KEYS):]))
-        out.update(zip(V1_SCALAR_INFO_KEYS, scalars[len(SCALAR_INFO_KEYS):]))
-    return out

@@ -33,6 +33,13 @@ def apply_action(p: Params, quota_multiplier: np.ndarray, action: np.ndarray) ->
     return out
 
 
+def nan_action_error(p, row: int, col: int) -> ValueError:
+    """The one-line error for a NaN at ``actions[row, col]``."""
+    what = f"tier {p.tier_names[col]!r}" if col < p.n_tiers else "the burst order"
+    return ValueError(f"action is NaN at row {row}, {what}: actions must be numbers "
+                      "in [-1, 1] (out-of-range values and +-inf are clipped; NaN is refused)")
+
+
 def action_for_multiplier(p: Params, current: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The action that moves ``current`` multipliers as close as allowed to ``target``."""
     a = np.log(np.asarray(target, np.float64) / np.asarray(current, np.float64)) / p.log_quota_step

@@ -11,8 +11,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from . import fused_step
 from .core import PROVIDER_INFO_KEYS, RationingCore
+from .info_keys import buffer_row_info
 from .render import Dashboard
 from .scenario import Scenario
 from .vector_reward import check_reward_mode, reward_names, reward_space, reward_vector
@@ -220,7 +220,7 @@ class RationingEnv(gym.Env[np.ndarray, np.ndarray]):
         act = np.asarray(action, dtype=np.float32).reshape(1, -1)
         fused = self.core.fused_params is not None
         obs, reward, terminated, truncated, info = self.core.step(act, info=not fused)
-        info = fused_step.row_info(self.core, 0) if fused else row_info(info, 0)
+        info = buffer_row_info(self.core, 0) if fused else row_info(info, 0)
         r = reward_vector(info, self.core.version) if self.reward_mode == "vector" else float(reward[0])
         if self._dashboard is not None:
             self._dashboard.record(info)

@@ -95,7 +95,7 @@ class RationingVecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         self._next_seeds = np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
         self._info: dict[str, np.ndarray] | None = {}
-        self._info_parts: list[dict[str, np.ndarray]] | None = None
+        self._info_parts: list[tuple] | None = None  # (core, info_buffer or None, info dict) per scenario
 
     @property
     def tier_names(self) -> list[str]:
@@ -131,17 +131,18 @@ class RationingVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async() must be called before step_wait()"
+        # info is built (and concatenated over scenarios) only when read (last_info): training reads none of it
         if len(self.cores) == 1:
-            obs, reward, terminated, truncated, info = self.core.step(self._actions)
+            obs, reward, terminated, truncated, info = self.core.step(self._actions, info=False)
+            parts = [(self.core, getattr(self.core, "info_buffer", None), info)]
         else:
             obs, reward, terminated, truncated = self._obs, self._reward, self._terminated, self._truncated
             parts = []
             actions = np.asarray(self._actions, np.float32)
             for core, rows in zip(self.cores, self._rows):
-                obs[rows], reward[rows], terminated[rows], truncated[rows], part = core.step(actions[rows])
-                parts.append(part)
-            info = None  # concatenated only when read (last_info): training reads none of it
-        self._info, self._info_parts = info, (None if info is not None else parts)
+                obs[rows], reward[rows], terminated[rows], truncated[rows], info = core.step(actions[rows], info=False)
+                parts.append((core, getattr(core, "info_buffer", None), info))
+        self._info, self._info_parts = None, parts
         done = terminated | truncated
         if self.full_info:
             infos = [row_info(self.last_info, k) for k in range(self.num_envs)]
@@ -167,8 +168,13 @@ class RationingVecEnv(VecEnv):
     def last_info(self) -> dict[str, np.ndarray]:
         """The last step's info arrays over all rows, (N, ...) each (built on first read)."""
         if self._info is None:
-            parts = self._info_parts or []
-            self._info = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
+            # a compiled step returns an empty dict and keeps its info_buffer; the numpy step returns the dict
+            parts = [info if info or buffer is None else core.info_from(buffer)
+                     for core, buffer, info in self._info_parts or []]
+            if len(parts) == 1:
+                self._info = parts[0]
+            else:
+                self._info = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]} if parts else {}
             self._info_parts = None
         return self._info
 

@@ -139,6 +139,22 @@ class ResidualActions(ObsKeepingWrapper):
         assert self._obs is not None, "reset() before step()"
         self.venv.step_async(self.env_actions(actions, self._obs))
 
+    def step_async_paired(self, corrections: np.ndarray, twin_obs: np.ndarray) -> np.ndarray:
+        """:meth:`step_async` with ``corrections``, and returns the rule's actions for ``twin_obs``
+        (:class:`~agents.ppo.twin.RuleTwinBaseline`): one rule call per scenario over both batches
+        of rows instead of two (the rule works row by row, so the actions are the same)."""
+        assert self._obs is not None, "reset() before step()"
+        shape = (self.num_envs, self.venv.action_space.shape[0])
+        mine, twin = np.empty(shape, np.float32), np.empty(shape, np.float32)
+        corrections = np.asarray(corrections)
+        for bound, rows in zip(self.bound, self.rows):
+            c = corrections[rows]
+            both = bound.env_action(np.concatenate([c, np.zeros_like(c)]),
+                                    np.concatenate([self._obs[rows], twin_obs[rows]]))
+            mine[rows], twin[rows] = both[: len(c)], both[len(c):]
+        self.venv.step_async(mine)
+        return twin
+
 
 def env_action_converter(meta: dict[str, Any], context=None):
     """``(network output, raw obs) -> environment actions`` for a run.json or checkpoint manifest ``meta``.

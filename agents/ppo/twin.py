@@ -47,12 +47,21 @@ class RuleTwinBaseline(VecEnvWrapper):
         self._obs: np.ndarray | None = None
         """The twin rows' last observations."""
 
+    def seed(self, seed: int | None = None):
+        """Seeds the twin like the env (SB3 seeds the env when a model is made on it)."""
+        self.twin.seed(seed)
+        return self.venv.seed(seed)
+
     def reset(self):
         self._obs = self.twin.reset()
         return self.venv.reset()
 
     def step_async(self, actions: np.ndarray) -> None:
         assert self._obs is not None, "reset() before step()"
+        paired = getattr(self.venv, "step_async_paired", None)  # a ResidualActions right below: one rule call
+        if paired is not None:
+            self.twin.step_async(paired(actions, self._obs))
+            return
         self.twin.step_async(self.rule_actions(self._zero, self._obs))
         self.venv.step_async(actions)
 

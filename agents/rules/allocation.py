@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .base import Dim, Rule
 from .context import RuleContext, per_tier
@@ -148,24 +149,59 @@ def weighted_max_min(demand: np.ndarray, weights: np.ndarray, capacity: np.ndarr
     Tier i gets ``min(demand_i, w_i x lambda)``, lambda set so the total is
     ``min(capacity, sum demand)``: a share a tier does not need is lent to the
     others by weight. Same closed form as :func:`envs.serving.weighted_fair_share`,
-    with per-row weights.
+    with per-row weights, in float64; compiled (one loop over rows, :func:`_max_min_rows`).
     """
+    demand = np.ascontiguousarray(demand, np.float64)
+    weights = np.ascontiguousarray(np.atleast_2d(weights), np.float64)
+    capacity = np.ascontiguousarray(np.broadcast_to(capacity, demand.shape[:1]), np.float64)
+    if weights.shape[0] not in (1, demand.shape[0]) or weights.shape[1] != demand.shape[1]:
+        raise ValueError(f"weights of shape {weights.shape} for demand of shape {demand.shape}")
+    out = np.empty_like(demand)
+    _max_min_rows(demand, weights, capacity, out)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _max_min_rows(demand, weights, capacity, out) -> None:  # pragma: no cover - compiled
+    """Row by row: tiers sorted by demand / weight (stable), the first ``full`` of them served in full,
+    the rest ``w_i x lambda``. ``needed_k = cum_d_k + r_k (W - cum_w_k)`` is the capacity used if
+    lambda were the k-th smallest ratio ``r_k``."""
     n, t = demand.shape
-    w = np.broadcast_to(weights, (n, t))
-    ratio = demand / w
-    order = np.argsort(ratio, axis=1, kind="stable")
-    r = np.take_along_axis(ratio, order, axis=1)
-    ws = np.take_along_axis(w, order, axis=1)
-    cum_w = np.cumsum(ws, axis=1)
-    cum_d = np.cumsum(r * ws, axis=1)
-    w_total = cum_w[:, -1:]
-    needed = cum_d + r * (w_total - cum_w)     # capacity used if lambda = the k-th ratio
-    full = (needed <= capacity[:, None]).sum(axis=1)
-    pad = np.zeros((n, 1))
-    d_done = np.take_along_axis(np.concatenate([pad, cum_d], axis=1), full[:, None], axis=1)[:, 0]
-    w_done = np.take_along_axis(np.concatenate([pad, cum_w], axis=1), full[:, None], axis=1)[:, 0]
-    lam = np.maximum(capacity - d_done, 0.0) / np.maximum(w_total[:, 0] - w_done, 1e-12)
-    return np.minimum(demand, w * lam[:, None])
+    per_row = weights.shape[0] > 1
+    ratio = np.empty(t)
+    order = np.empty(t, np.int64)
+    cum_w = np.empty(t)
+    cum_d = np.empty(t)
+    for i in range(n):
+        iw = i if per_row else 0
+        for j in range(t):
+            ratio[j] = demand[i, j] / weights[iw, j]
+            order[j] = j
+        for j in range(1, t):  # stable insertion sort, NaN last (numpy's order)
+            k = order[j]
+            m = j - 1
+            while m >= 0 and (ratio[order[m]] > ratio[k] or (np.isnan(ratio[order[m]]) and not np.isnan(ratio[k]))):
+                order[m + 1] = order[m]
+                m -= 1
+            order[m + 1] = k
+        cw = 0.0
+        cd = 0.0
+        for m in range(t):
+            o = order[m]
+            cw += weights[iw, o]
+            cd += ratio[o] * weights[iw, o]
+            cum_w[m] = cw
+            cum_d[m] = cd
+        w_total = cum_w[t - 1]
+        full = 0
+        for m in range(t):
+            if cum_d[m] + ratio[order[m]] * (w_total - cum_w[m]) <= capacity[i]:
+                full += 1
+        d_done = cum_d[full - 1] if full > 0 else 0.0
+        w_done = cum_w[full - 1] if full > 0 else 0.0
+        lam = np.maximum(capacity[i] - d_done, 0.0) / np.maximum(w_total - w_done, 1e-12)
+        for j in range(t):
+            out[i, j] = np.minimum(demand[i, j], weights[iw, j] * lam)
 
 
 @dataclass(frozen=True)
@@ -206,13 +242,17 @@ class FairShareRule(Rule):
     )
 
     def target(self, obs, state):
+        return self.fair_share_target(obs, self.ctx.week_step(obs)), state
+
+    def fair_share_target(self, obs: np.ndarray, week_step: np.ndarray) -> np.ndarray:
+        """(N, T) the target multipliers, given the observation's step of the week."""
         c, k = self.ctx, self.k
-        demand = c.demand_forecast(obs) * k["demand_margin"]
+        demand = c.demand_forecast(obs, week_step) * k["demand_margin"]
         users = c.users(obs)
         wanted = c.admitted_at(demand, users, k["open_multiplier"])  # the most a tier takes at its open quota
         budget = np.maximum(k["headroom"][:, 0] * c.capacity_tokens(obs) - c.queue_tokens(obs).sum(axis=1), 0.0)
         admitted = weighted_max_min(wanted, k["weights"], budget)
         target = c.multiplier_for_admitted(demand, users, admitted)
-        return np.clip(target, k["min_multiplier"], k["open_multiplier"]), state
+        return np.clip(target, k["min_multiplier"], k["open_multiplier"])
 
 

@@ -73,9 +73,11 @@ class RuleContext:
         ang = np.mod(np.arctan2(obs[:, 2], obs[:, 3]), 2.0 * np.pi)
         return np.rint(ang * (p.steps_per_week / (2.0 * np.pi))).astype(np.int64) % p.steps_per_week
 
-    def clock(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(hour of day 0..23, day of week 0 = Monday .. 6 = Sunday), int arrays (N,)."""
-        hours = self.week_step(obs) * self.params.dt_h
+    def clock(self, obs: np.ndarray, week_step: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(hour of day 0..23, day of week 0 = Monday .. 6 = Sunday), int arrays (N,).
+
+        ``week_step``: :meth:`week_step` of ``obs`` if the caller has it already."""
+        hours = (self.week_step(obs) if week_step is None else week_step) * self.params.dt_h
         return (np.floor(hours + 1e-6).astype(np.int64) % 24), (np.floor(hours / 24.0 + 1e-6).astype(np.int64) % 7)
 
     # observation readers ----------------------------------------------------------
@@ -108,9 +110,9 @@ class RuleContext:
         """(N, T) last step's demand (fresh + retried), tokens."""
         return self.block(obs, "demand") * self.mean_demand_tokens_step
 
-    def demand_forecast(self, obs: np.ndarray) -> np.ndarray:
+    def demand_forecast(self, obs: np.ndarray, week_step: np.ndarray | None = None) -> np.ndarray:
         """(N, T) next step's demand: last step's, times the weekly profile's change (persistence x profile)."""
-        ws = self.week_step(obs)
+        ws = self.week_step(obs) if week_step is None else week_step
         prev = (ws - 1) % self.params.steps_per_week
         ratio = self.profile[ws] / np.maximum(self.profile[prev], 1e-9)
         return self.demand_tokens(obs) * ratio

@@ -73,8 +73,9 @@ class FairShareTodRule(FairShareRule):
         self.tod = np.exp(table).reshape(b, len(DAY_TYPES), 24 // BLOCK_HOURS, t)  # (B, 2, 6, T) multipliers
 
     def target(self, obs, state):
-        base, state = super().target(obs, state)
-        hour, day = self.ctx.clock(obs)
+        week_step = self.ctx.week_step(obs)
+        base = self.fair_share_target(obs, week_step)
+        hour, day = self.ctx.clock(obs, week_step)
         weekend = (day >= 5).astype(np.int64)
         block = hour // BLOCK_HOURS
         if self.tod.shape[0] == 1:

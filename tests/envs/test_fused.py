@@ -75,3 +75,35 @@ def test_single_env_info_equals_the_numpy_rows(version: int) -> None:
         for key, value in want.items():
             assert type(got[key]) is type(value), key
             np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_rows_stepped_past_their_episode_end_keep_the_numpy_numbers() -> None:
+    # the compiled step reads the agentic growth factor from a table of step indices; a caller that
+    # ignores `truncated` steps past it and the table grows, computed as the numpy step computes it
+    fused, ref = _pair("agentic-surge", 1, 2)
+    seeds = np.array([3, 4], np.uint64)
+    fused.reset(seeds)
+    ref.reset(seeds)
+    steps = 2 * fused.params.episode_steps + 5
+    act = np.full((2, fused.action_size), -0.2, np.float32)
+    for _ in range(steps):
+        got, want = fused.step(act), ref.step(act)
+    assert fused.t[0] == steps
+    for a, b in zip(got[:4], want[:4]):
+        np.testing.assert_array_equal(a, b)
+    for key, value in want[4].items():
+        np.testing.assert_array_equal(got[4][key], value, err_msg=key)
+
+
+def test_a_nan_action_is_refused_before_the_compiled_step_changes_anything() -> None:
+    core = envs.RationingCore("default", 3, version=1)
+    core.reset(np.arange(3, dtype=np.uint64))
+    core.step(np.zeros((3, 6), np.float32))
+    before = [np.array(a) for a in (core.t, core.users.users, core.quota_multiplier, core.queue_tokens, core.obs)]
+    act = np.zeros((3, 6), np.float32)
+    act[2, 4] = np.nan
+    with pytest.raises(ValueError, match=r"action is NaN at row 2, tier 'enterprise'"):
+        core.step(act)
+    after = (core.t, core.users.users, core.quota_multiplier, core.queue_tokens, core.obs)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)

@@ -73,6 +73,22 @@ def test_twin_reward_is_zero_for_the_rule_and_not_for_a_correction() -> None:
     assert max(moved) > 0.0
 
 
+def test_paired_rule_call_gives_the_separate_calls_actions() -> None:
+    inner, twin = ResidualActions(_vec(), _spec()), _vec()
+    inner.reset()
+    twin_obs = twin.reset()
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        corrections = rng.uniform(-1, 1, (inner.num_envs, inner.action_space.shape[0])).astype(np.float32)
+        want_mine = inner.env_actions(corrections, inner._obs)
+        want_twin = inner.env_actions(np.zeros_like(corrections), twin_obs)
+        got_twin = inner.step_async_paired(corrections, twin_obs)
+        np.testing.assert_array_equal(got_twin, want_twin)
+        np.testing.assert_array_equal(inner.venv._actions, want_mine)
+        inner.step_wait()
+        twin_obs = twin.step(rng.uniform(-1, 1, (twin.num_envs, 6)).astype(np.float32))[0]
+
+
 def test_residual_policy_needs_a_scenario() -> None:
     meta = {"hyperparams": {"action_parameterisation": "residual"}, "residual": _spec().to_dict()}
     with pytest.raises(PolicyError, match="bind it"):

@@ -340,3 +340,37 @@ def test_rules_act_on_burst_as_the_fixed_rule_with_burst_policy() -> None:
         assert RuleContext(policy_burst).action_size == 7
         np.testing.assert_array_equal(a.series["burst_gpus"], b.series["burst_gpus"])
         np.testing.assert_array_equal(a.returns, b.returns)
+
+
+def _weighted_max_min_numpy(demand, weights, capacity):
+    """The numpy formulation the compiled weighted_max_min replaced (kept as its reference)."""
+    n, t = demand.shape
+    w = np.broadcast_to(weights, (n, t))
+    ratio = demand / w
+    order = np.argsort(ratio, axis=1, kind="stable")
+    r = np.take_along_axis(ratio, order, axis=1)
+    ws = np.take_along_axis(w, order, axis=1)
+    cum_w = np.cumsum(ws, axis=1)
+    cum_d = np.cumsum(r * ws, axis=1)
+    w_total = cum_w[:, -1:]
+    full = ((cum_d + r * (w_total - cum_w)) <= capacity[:, None]).sum(axis=1)
+    pad = np.zeros((n, 1))
+    d_done = np.take_along_axis(np.concatenate([pad, cum_d], axis=1), full[:, None], axis=1)[:, 0]
+    w_done = np.take_along_axis(np.concatenate([pad, cum_w], axis=1), full[:, None], axis=1)[:, 0]
+    lam = np.maximum(capacity - d_done, 0.0) / np.maximum(w_total[:, 0] - w_done, 1e-12)
+    return np.minimum(demand, w * lam[:, None])
+
+
+@pytest.mark.parametrize("per_row_weights", [False, True])
+def test_compiled_weighted_max_min_equals_the_numpy_formulation(per_row_weights: bool) -> None:
+    rng = np.random.default_rng(7)
+    n = 500
+    demand = rng.uniform(0, 1e8, (n, 6))
+    demand[::7, 2] = demand[::7, 4]  # ties in demand / weight
+    demand[::11] = 0.0
+    weights = rng.uniform(0.5, 20.0, (n if per_row_weights else 1, 6))
+    if not per_row_weights:
+        weights[0, 4] = weights[0, 2]
+    cap = rng.uniform(0, 4e8, n)
+    cap[::5] = 0.0
+    np.testing.assert_array_equal(weighted_max_min(demand, weights, cap), _weighted_max_min_numpy(demand, weights, cap))
