@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import power
 from .params import Params
 
 
@@ -30,7 +31,7 @@ def agentic_multiplier(p: Params, u: np.ndarray) -> np.ndarray:
     """Truncated-Pareto draw in [agentic_min, agentic_max] by inverse CDF of ``u``."""
     lo, hi, a = p.agentic_min, p.agentic_max, p.agentic_alpha
     tail = 1.0 - (lo / hi) ** a
-    x = (1.0 - tail * u) ** (-1.0 / a)
+    x = power(1.0 - tail * u, -1.0 / a)
     x *= lo
     return x
 

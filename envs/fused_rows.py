@@ -100,19 +100,21 @@ def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
 
 
 @njit(**INLINE)
-def scalar_pow(x: np.float32, e: np.float32) -> np.float32:
-    """``array ** python_float`` as numpy computes it (its fast paths for -1, 0, 0.5, 1, 2)."""
-    if e == F32(2.0):
-        return x * x
-    if e == F32(0.5):
-        return np.sqrt(x)
-    if e == F32(-1.0):
-        return ONE / x
-    if e == ONE:
-        return x
-    if e == ZERO:
-        return ONE
-    return x ** e
+def power32(x: np.float32, e: np.float32) -> np.float32:
+    """:func:`envs.arrays.power` for one value: half-step exponents as float64 products of ``x`` and
+    ``sqrt(x)`` rounded once (the same operations in the same order), others libm's ``powf``."""
+    a = abs(e)
+    if a > F32(2.0) or a % ONE != ZERO and a % ONE != F32(0.5):
+        return x ** e
+    x64 = np.float64(x)
+    r = x64 if a >= ONE else 1.0
+    if a >= F32(2.0):
+        r = r * x64
+    if a % ONE == F32(0.5):
+        r = r * np.sqrt(x64)
+    if e < ZERO:
+        r = 1.0 / r
+    return F32(r)
 
 
 @njit(**INLINE)

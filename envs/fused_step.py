@@ -16,12 +16,11 @@ numba's on-disk cache keys on this file only: after editing :mod:`envs.fused_row
 State arrays are updated in place; ``info`` is a fresh (N, W) buffer per step whose
 column blocks are the info keys (:func:`envs.info_keys.info_layout`).
 
-**Tolerance.** Sums, products, the sort and every comparison follow numpy's float32
-order exactly. ``exp`` and ``log`` of float32 are numpy's own SIMD routines in the
-numpy step and libm's here; they may differ in the last bit (relative 6e-8), which
-the dynamics carry on. tests/envs/test_fused.py bounds the difference between the two
-steps over whole episodes of every scenario (rtol 1e-4 per step, 1e-5 on returns);
-the pinned v0 returns (rtol 1e-6) hold.
+**Same numbers.** Sums, products, the sort and every comparison follow numpy's float32
+order exactly; ``exp`` and ``log`` are numpy's own (evaluated between the kernels, see
+:func:`step`); powers are :func:`envs.fused_rows.power32`, the operations of
+:func:`envs.arrays.power` that the numpy step uses. tests/envs/test_fused.py checks the two
+steps are equal bit for bit over whole episodes of every scenario.
 """
 
 from __future__ import annotations
@@ -36,10 +35,10 @@ from .fused_rows import (
     ZERO,
     collapse_row,
     fair_share,
+    power32,
     row_dot,
     row_sum,
     row_sum_at,
-    scalar_pow,
     sla_share,
     uniforms,
 )
@@ -164,7 +163,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             share = tier[_P.T_AGENTIC_SHARE, j] + c[_P.S_SHARE_GROWTH] * tf
             share *= scales[3, i]
             share = min(share, F32(0.95))
-            at = scalar_pow(ONE - c[_P.S_AGENTIC_TAIL] * u[3 * P + T + j], c[_P.S_AGENTIC_EXP])
+            at = power32(ONE - c[_P.S_AGENTIC_TAIL] * u[3 * P + T + j], c[_P.S_AGENTIC_EXP])
             at *= c[_P.S_AGENTIC_LO]
             at *= c[_P.S_CHAT] * growth
             tpr = at - c[_P.S_CHAT]
@@ -179,8 +178,8 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             z *= tier[_P.T_QUOTA_Z, j]
             z /= max(demand, F32(1e-3))
             z += ONE
-            throttled = demand * scalar_pow(z, c[_P.S_THR_EXP])
-            tshare = scalar_pow(z, c[_P.S_SHARE_EXP])
+            throttled = demand * power32(z, c[_P.S_THR_EXP])
+            tshare = power32(z, c[_P.S_SHARE_EXP])
             admitted = demand - throttled
             deferred = throttled * tier[_P.T_RETRY, j]
             retry_pool_a[i, j] = pool - returning - abandoned + deferred
@@ -244,7 +243,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             ex = lat[j] / tier[_P.T_TARGET, j] - ONE
             ex = min(max(ex, ZERO), F32(10.0))
             le = latency_excess_a[i, j] + k_mem * (ex - latency_excess_a[i, j])
-            hz = fr ** tier[_P.T_CHURN_EXP, j]
+            hz = power32(fr, tier[_P.T_CHURN_EXP, j])
             hz *= tier[_P.T_CHURN_THR, j]
             hz += tier[_P.T_CHURN_BASE, j] + tier[_P.T_CHURN_LAT, j] * le
             hz = min(hz, F32(0.5))

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import power
 from .params import Params
 
 
@@ -60,6 +61,6 @@ def admit(p: Params, demand_tokens: np.ndarray, users: np.ndarray, quota_multipl
     z *= p.quota_tokens_per_user_step / (alpha - 1.0)
     z /= np.maximum(demand_tokens, 1e-3)
     z += 1.0
-    throttled = demand_tokens * z ** (1.0 - alpha)
-    throttled_share = z ** (-alpha)  # -> 0 as demand -> 0
+    throttled = demand_tokens * power(z, 1.0 - alpha)
+    throttled_share = power(z, -alpha)  # -> 0 as demand -> 0
     return Admission(demand_tokens - throttled, throttled, throttled_share)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .arrays import power
 from .params import Params
 
 
@@ -64,7 +65,7 @@ def user_step(p: Params, state: UserState, throttled_user_share: np.ndarray, lat
     np.maximum(excess, 0.0, out=excess)
     np.minimum(excess, 10.0, out=excess)
     latency_excess = state.latency_excess + k * (excess - state.latency_excess)
-    hazard = frustration ** p.churn_throttle_exponent
+    hazard = power(frustration, p.churn_throttle_exponent)
     hazard *= p.churn_throttle_step
     hazard += p.churn_base_step + p.churn_latency_step * latency_excess
     np.minimum(hazard, 0.5, out=hazard)

@@ -2,8 +2,9 @@
 
 The numpy step (``RationingCore.fused_params = None``, also the path for traces) is
 the reference. The compiled one does the same float32 operations in the same order
-and leaves ``exp``/``log`` to numpy; ``**`` and float64 ``sin``/``cos`` are libm's in
-both (numpy builds that route them to AVX512-SVML would differ in the last bit).
+and leaves ``exp``/``log`` to numpy; powers are ``envs.arrays.power``'s float64 products
+or libm's ``powf`` in both, float64 ``sin``/``cos`` libm's in both (numpy builds that route
+them to AVX512-SVML would differ in the last bit).
 """
 
 from __future__ import annotations
@@ -107,3 +108,37 @@ def test_a_nan_action_is_refused_before_the_compiled_step_changes_anything() -> 
     after = (core.t, core.users.users, core.quota_multiplier, core.queue_tokens, core.obs)
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
+
+
+def test_power_kernel_equals_numpy_power_and_powf_within_one_ulp() -> None:
+    from numba import njit
+
+    from envs.arrays import HALF_STEP_EXPONENTS, power
+    from envs.fused_rows import power32
+
+    @njit(error_model="numpy")  # as the compiled step's kernels
+    def kernel(x, e):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = power32(x[i], e)
+        return out
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0.0, 3.0, 20_000), 10.0 ** rng.uniform(-30, 30, 20_000)]).astype(np.float32)
+    # -inf ** -1.5 is 0 for powf and NaN for sqrt-products (the model's bases are >= 0)
+    special = np.asarray([0.0, 1.0, -1.0, -2.5, np.inf, np.nan, 1e-45, 3.4e38], np.float32)
+    for e in [*HALF_STEP_EXPONENTS.tolist(), -1.0 / 1.2, 2.5, 0.25, -3.0]:
+        e32 = np.float32(e)
+        for values in (x, special):
+            with np.errstate(all="ignore"):
+                want, powf = power(values, e), values ** e32
+            np.testing.assert_array_equal(kernel(values, e32), want, err_msg=f"exponent {e}")
+            finite = np.isfinite(powf) & (powf != 0)  # and agree with powf where it is finite, to the ulp
+            np.testing.assert_array_max_ulp(want[finite], powf[finite], maxulp=1)
+            np.testing.assert_array_equal(np.isnan(want), np.isnan(powf), err_msg=f"exponent {e}")
+            np.testing.assert_array_equal(want[~finite & ~np.isnan(powf)], powf[~finite & ~np.isnan(powf)])
+    per_tier = np.asarray([1.0, 2.0, 1.5, -0.8], np.float32)  # per-column exponents, as the churn exponents
+    grid = x[:4000].reshape(-1, 4)
+    with np.errstate(all="ignore"):
+        columns = [power(grid[:, k], per_tier[k]) for k in range(4)]
+        np.testing.assert_array_equal(power(grid, per_tier), np.stack(columns, 1))
