@@ -27,32 +27,49 @@ def row_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 HALF_STEP_EXPONENTS = np.asarray([-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0])
-"""Exponents :func:`power` evaluates as products of ``x`` and ``sqrt(x)`` instead of ``powf``."""
+"""Exponents :func:`power` evaluates as products of ``x`` and ``sqrt(x)`` instead of ``pow``."""
+
+
+def is_half_step(exponent: np.ndarray) -> np.ndarray:
+    """Whether each exponent is in :data:`HALF_STEP_EXPONENTS` (a multiple of 0.5 in [-2, 2])."""
+    twice = 2.0 * exponent
+    return (np.abs(exponent) <= 2.0) & (np.floor(twice) == twice)
 
 
 def power(x: np.ndarray, exponent: float | np.ndarray) -> np.ndarray:
-    """float32 ``x ** exponent``, with ``exponent`` a scalar or a per-column (per-tier) array.
+    """``x ** exponent`` in ``x``'s precision (float64, else float32), with ``exponent`` a scalar or a
+    per-column (per-tier) array.
 
     Exponents in :data:`HALF_STEP_EXPONENTS` (the model's: quota admission ``z ** -0.5`` and
-    ``z ** -1.5`` at the usage alpha of 1.5, churn exponents 1, 2 and 1.5) are evaluated in
-    float64 as ``x``, ``x x x`` and ``sqrt(x)`` products (inverted for negative exponents) and
-    rounded once to float32; other exponents are libm's ``powf`` (numpy's ``**``). Both round
-    the exact power to float32 in all but a few ulp-tie cases (float64 carries 29 spare bits),
-    and ``powf`` costs ~20x the products (they differ only at ``-inf``, a base the model never
-    has: NaN here, powf's signed zero or infinity), so this is what the compiled step
+    ``z ** -1.5`` at the usage alpha of 1.5, churn exponents 1, 2 and 1.5; the rules' inverse
+    ``x ** -2``) are evaluated in float64 as ``x``, ``x x x`` and ``sqrt(x)`` products (inverted
+    for negative exponents), for float32 rounded once; other exponents are libm's ``pow`` (numpy's
+    ``**``). For float32 both round the exact power in all but a few ulp-tie cases (float64 carries
+    29 spare bits), and ``powf`` costs ~20x the products (they differ only at ``-inf``, a base the
+    model never has: NaN here, powf's signed zero or infinity), so this is what the compiled step
     (:func:`envs.fused_rows.power32`, the same operations in the same order) evaluates too.
     """
-    e = np.asarray(exponent, np.float32)
-    fast = np.isin(e, HALF_STEP_EXPONENTS)
-    if e.ndim == 0 and not fast:
-        return x ** e
-    x64 = np.asarray(x, np.float64)
-    a = np.abs(e)
+    x = np.asarray(x)
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    e = np.asarray(exponent, dtype)
+    fast = is_half_step(e)
+    x64 = x.astype(np.float64, copy=False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if e.ndim == 0:
+            if not fast:
+                return x ** e
+            a = abs(float(e))
+            r = x64 if a >= 1.0 else np.ones_like(x64)
+            if a >= 2.0:
+                r = r * x64
+            if a % 1.0 == 0.5:
+                r = r * np.sqrt(x64)
+            if e < 0.0:
+                r = 1.0 / r
+            return r.astype(dtype, copy=False)
+        a = np.abs(e)
         r = np.where(a >= 1.0, x64, 1.0)
         r = np.where(a >= 2.0, r * x64, r)
         r = np.where(a % 1.0 == 0.5, r * np.sqrt(x64), r)
-        r = np.where(e < 0.0, 1.0 / r, r).astype(np.float32)
-        if np.all(fast):
-            return r
-        return np.where(fast, r, x ** e)
+        r = np.where(e < 0.0, 1.0 / r, r).astype(dtype, copy=False)
+        return r if np.all(fast) else np.where(fast, r, x ** e)

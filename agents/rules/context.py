@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from envs import RationingCore, Scenario
+from envs.arrays import power
 from envs.observation import TIER_BLOCKS, tier_block
 from envs.quota import action_for_multiplier
 
@@ -131,8 +132,7 @@ class RuleContext:
         alpha = self.params.usage_alpha
         d = np.maximum(demand, 1e-3)
         frac = np.clip(admitted / d, 0.0, 1.0)
-        with np.errstate(divide="ignore"):
-            z = np.power(np.maximum(1.0 - frac, 0.0), -1.0 / (alpha - 1.0))
+        z = power(np.maximum(1.0 - frac, 0.0), -1.0 / (alpha - 1.0))  # 1 - frac = 0: +inf
         return (z - 1.0) * (alpha - 1.0) * d / (users * self.quota_tokens_per_user_step)
 
     def admitted_at(self, demand: np.ndarray, users: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
@@ -140,7 +140,7 @@ class RuleContext:
         alpha = self.params.usage_alpha
         d = np.maximum(demand, 1e-3)
         z = 1.0 + multiplier * users * self.quota_tokens_per_user_step / ((alpha - 1.0) * d)
-        return demand * (1.0 - z ** (1.0 - alpha))
+        return demand * (1.0 - power(z, 1.0 - alpha))
 
     def action_to(self, obs: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(N, A) float32 action moving the current multipliers toward ``target`` (clipped to the quota range).
