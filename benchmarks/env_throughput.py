@@ -3,13 +3,14 @@
     python benchmarks/env_throughput.py [--seconds 2] [--scenario default]
 
 For each batch size N it steps ``RationingVectorEnv`` (the Gymnasium vector view,
-same-step auto-reset included) of ``Rationing-v0`` and ``Rationing-v1`` (the two
-measured in alternating rounds, best round kept, so that load from other
-processes hits both alike) and, in the same process, Gymnasium's native numpy
-``CartPoleVectorEnv`` at the same N as a reference, and prints them and the
-ratios v1/v0 and v1/CartPole. Also the single ``RationingEnv`` against Gymnasium's single
-``CartPole-v1`` (unwrapped) in the same run, and the stable-baselines3
-``RationingVecEnv``. Run with one BLAS/OpenMP thread (set below) on one core.
+same-step auto-reset included) of ``Rationing-v0`` and ``Rationing-v1`` and, in the
+same process, Gymnasium's native numpy ``CartPoleVectorEnv`` at the same N as a
+reference, and prints them and the ratios v1/v0 and v1/CartPole. The three are
+measured in alternating rounds and each keeps its best round, so that load from
+other processes hits all alike and no side gets a best-of the other lacks. Also
+the single ``RationingEnv`` against Gymnasium's single ``CartPole-v1`` (unwrapped),
+alternated the same way, and the stable-baselines3 ``RationingVecEnv``. Run with
+one BLAS/OpenMP thread (set below) on one core.
 """
 
 from __future__ import annotations
@@ -41,16 +42,28 @@ def _rate(step, n: int, seconds: float) -> float:
     return count * n / (time.perf_counter() - start)
 
 
-def _rates_v0_v1(n: int, scenario: str, seconds: float, rounds: int = 10) -> tuple[float, float]:
-    """Best-round env-steps/s of v0 and v1 at batch size n, measured alternately."""
-    best = [0.0, 0.0]
-    envs_ = [envs.RationingVectorEnv(n, scenario=scenario, version=v) for v in (0, 1)]
+def _best_of_alternating(steps: list, n: int, seconds: float, rounds: int = 10) -> list[float]:
+    """Best-round steps/s of each callable in ``steps`` (each steps n envs), measured in alternating rounds."""
+    best = [0.0] * len(steps)
     for _ in range(rounds):
-        for v, env in enumerate(envs_):
-            env.reset(seed=0)
-            act = np.zeros((n, env.core.action_size), np.float32)
-            best[v] = max(best[v], _rate(lambda env=env, act=act: env.step(act), n, seconds / rounds))
-    return best[0], best[1]
+        for i, step in enumerate(steps):
+            best[i] = max(best[i], _rate(step, n, seconds / rounds))
+    return best
+
+
+def _vector_rates(n: int, scenario: str, seconds: float) -> list[float]:
+    """Best-round env-steps/s of v0, v1 and CartPoleVectorEnv at batch size n, measured alternately."""
+    steps = []
+    for v in (0, 1):
+        env = envs.RationingVectorEnv(n, scenario=scenario, version=v)
+        env.reset(seed=0)
+        act = np.zeros((n, env.core.action_size), np.float32)
+        steps.append(lambda env=env, act=act: env.step(act))
+    cart = CartPoleVectorEnv(num_envs=n)
+    cart.reset(seed=0)
+    cact = np.zeros(n, np.int64)
+    steps.append(lambda: cart.step(cact))
+    return _best_of_alternating(steps, n, seconds)
 
 
 def main() -> None:
@@ -62,11 +75,7 @@ def main() -> None:
 
     print(f"{'N':>7} {'v0 steps/s':>12} {'v1 steps/s':>12} {'v1/v0':>6} {'CartPole steps/s':>17} {'v1/CartPole':>11}")
     for n in [int(s) for s in args.sizes.split(",")]:
-        v0, v1 = _rates_v0_v1(n, args.scenario, 2 * args.seconds)
-        cart = CartPoleVectorEnv(num_envs=n)
-        cart.reset(seed=0)
-        cact = np.zeros(n, np.int64)
-        ref = _rate(lambda cart=cart, cact=cact: cart.step(cact), n, args.seconds)
+        v0, v1, ref = _vector_rates(n, args.scenario, 2 * args.seconds)
         print(f"{n:>7} {v0:>12,.0f} {v1:>12,.0f} {v1 / v0:>6.2f} {ref:>17,.0f} {v1 / ref:>11.2f}")
 
     single = envs.RationingEnv(args.scenario, version=envs.LATEST_VERSION)
@@ -86,7 +95,7 @@ def main() -> None:
         if term or trunc:
             cart1.reset()
 
-    mine, ref1 = _rate(single_step, 1, args.seconds), _rate(cart_step, 1, args.seconds)
+    mine, ref1 = _best_of_alternating([single_step, cart_step], 1, 2 * args.seconds)
     print(f"single RationingEnv (v{envs.LATEST_VERSION}): {mine:,.0f} steps/s; single CartPole-v1: {ref1:,.0f} "
           f"steps/s; ratio {mine / ref1:.3f}")
     for n in (64, 1024):

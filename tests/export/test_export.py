@@ -185,7 +185,8 @@ def test_parity_with_sb3_on_real_rollouts(which, run_dir, exported, wild) -> Non
         # tolerance, not bit equality); act with explicit multipliers too
         for k in (0, 777, len(obs) - 1):
             np.testing.assert_allclose(policy.predict(obs[k])[0], action[k], atol=PARITY_TOLERANCE)
-            np.testing.assert_allclose(policy.act(obs[k], current=np.exp(obs[k, 39:45])), quota[k], rtol=PARITY_TOLERANCE)
+            single_quota = policy.act(obs[k], current=np.exp(obs[k, 39:45]))
+            np.testing.assert_allclose(single_quota, quota[k], rtol=PARITY_TOLERANCE)
     print(f"\n{which}: max |action - SB3| and |multiplier - env| over {len(obs)} observations: {errors}")
 
 
