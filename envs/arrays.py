@@ -43,11 +43,12 @@ def power(x: np.ndarray, exponent: float | np.ndarray) -> np.ndarray:
     Exponents in :data:`HALF_STEP_EXPONENTS` (the model's: quota admission ``z ** -0.5`` and
     ``z ** -1.5`` at the usage alpha of 1.5, churn exponents 1, 2 and 1.5; the rules' inverse
     ``x ** -2``) are evaluated in float64 as ``x``, ``x x x`` and ``sqrt(x)`` products (inverted
-    for negative exponents), for float32 rounded once; other exponents are libm's ``pow`` (numpy's
-    ``**``). For float32 both round the exact power in all but a few ulp-tie cases (float64 carries
-    29 spare bits), and ``powf`` costs ~20x the products (they differ only at ``-inf``, a base the
-    model never has: NaN here, powf's signed zero or infinity), so this is what the compiled step
-    (:func:`envs.fused_rows.power32`, the same operations in the same order) evaluates too.
+    for negative exponents), for float32 rounded once; other exponents are libm's ``pow``
+    (float32: ``powf``, see :func:`_general_power`). For float32 both round the exact power in
+    all but a few ulp-tie cases (float64 carries 29 spare bits), and ``powf`` costs ~20x the
+    products (they differ only at ``-inf``, a base the model never has: NaN here, powf's signed
+    zero or infinity), so this is what the compiled step (:func:`envs.fused_rows.power32`, the
+    same operations in the same order) evaluates too.
     """
     x = np.asarray(x)
     dtype = np.float64 if x.dtype == np.float64 else np.float32
@@ -57,7 +58,7 @@ def power(x: np.ndarray, exponent: float | np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if e.ndim == 0:
             if not fast:
-                return x ** e
+                return _general_power(x, e)
             a = abs(float(e))
             r = x64 if a >= 1.0 else np.ones_like(x64)
             if a >= 2.0:
@@ -72,4 +73,18 @@ def power(x: np.ndarray, exponent: float | np.ndarray) -> np.ndarray:
         r = np.where(a >= 2.0, r * x64, r)
         r = np.where(a % 1.0 == 0.5, r * np.sqrt(x64), r)
         r = np.where(e < 0.0, 1.0 / r, r).astype(dtype, copy=False)
-        return r if np.all(fast) else np.where(fast, r, x ** e)
+        return r if np.all(fast) else np.where(fast, r, _general_power(x, e))
+
+
+def _general_power(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """``x ** e`` for exponents off the half steps: float64 numpy's, float32 libm's ``powf`` through
+    the compiled step's own loop (:func:`envs.fused_rows.powf_columns`), not numpy's float32 ``**``,
+    which on AVX512 CPUs is SVML's and differs from ``powf`` in the last bit."""
+    if x.dtype == np.float64:
+        return x ** e
+    from .fused_rows import powf_columns  # numba compiles on first use
+
+    x32 = np.ascontiguousarray(x, np.float32)
+    k = e.size if e.ndim else 1
+    out = powf_columns(x32.reshape(-1, k), np.ascontiguousarray(e.reshape(-1), np.float32))
+    return out.reshape(x32.shape)

@@ -117,6 +117,19 @@ def power32(x: np.float32, e: np.float32) -> np.float32:
     return F32(r)
 
 
+@njit(**JIT)
+def powf_columns(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """(M, K) float32 ``x[:, k] ** e[k]`` by libm's ``powf``: the general powers of the numpy step
+    (:func:`envs.arrays.power`), the very function :func:`power32` calls, so that both steps agree
+    on every CPU (numpy's own float32 ``**`` uses AVX512-SVML where the CPU has it, which differs
+    from ``powf`` in the last bit)."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            out[i, k] = x[i, k] ** e[k]
+    return out
+
+
 @njit(**INLINE)
 def fair_share(backlog: np.ndarray, weights: np.ndarray, capacity: np.float32, served: np.ndarray,
                ratio: np.ndarray, order: np.ndarray) -> None:
