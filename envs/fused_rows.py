@@ -184,9 +184,8 @@ def collapse_row(overload_steps: np.int32, remaining: np.int32, pressure: np.flo
 def sla_share(running: np.float32, below: np.ndarray, inc: np.ndarray, j: int) -> np.float32:
     """The credit share of one SLO kind at ``running`` attainment (:func:`envs.contracts.sla_step`), tier j."""
     owed = ZERO
-    for k in range(below.shape[0]):
-        if running < below[k, j]:
-            owed += inc[k, j]
+    for k in range(below.shape[0]):  # branch-free: x + inc x 0 is x, bit for bit, for a finite inc
+        owed += inc[k, j] * F32(running < below[k, j])
     return owed
 
 

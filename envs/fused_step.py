@@ -92,6 +92,10 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
     tmp = np.empty(T, F32)
     revenue = np.empty(T, F32)
     churned = np.empty(T, F32)
+    agentic = np.empty(T, F32)
+    zs = np.empty(T, F32)
+    thr_power = np.empty(T, F32)
+    contention = np.empty(T, F32)
     start_week, spw, ep_steps = ci[_P.I_START_WEEK], ci[_P.I_STEPS_PER_WEEK], ci[_P.I_EPISODE_STEPS]
     # row views made once: a view made per row costs two reference-count updates
     weights, rent_w, ltv = tier[_P.T_WEIGHT], prov[_P.P_RENT], tier[_P.T_LTV]
@@ -146,6 +150,11 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
         tf = F32(ti)
         growth = growth_t[ti]
         q_min, q_max = c[_P.S_QUOTA_MIN], c[_P.S_QUOTA_MAX]
+        # three passes over the tiers so that the tiers' long latency chains (powf; division,
+        # sqrt and division of the admission powers) overlap instead of running one after another
+        for j in range(T):
+            at = power32(ONE - c[_P.S_AGENTIC_TAIL] * u[3 * P + T + j], c[_P.S_AGENTIC_EXP])
+            agentic[j] = at
         for j in range(T):
             q = min(max(quota_factor[i, j] * quota_a[i, j], q_min), q_max)  # envs.quota.apply_action
             quota_a[i, j] = q
@@ -163,9 +172,9 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             share = tier[_P.T_AGENTIC_SHARE, j] + c[_P.S_SHARE_GROWTH] * tf
             share *= scales[3, i]
             share = min(share, F32(0.95))
-            at = power32(ONE - c[_P.S_AGENTIC_TAIL] * u[3 * P + T + j], c[_P.S_AGENTIC_EXP])
-            at *= c[_P.S_AGENTIC_LO]
+            at = agentic[j] * c[_P.S_AGENTIC_LO]
             at *= c[_P.S_CHAT] * growth
+            agentic[j] = at
             tpr = at - c[_P.S_CHAT]
             tpr *= share
             tpr += c[_P.S_CHAT]
@@ -178,26 +187,41 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             z *= tier[_P.T_QUOTA_Z, j]
             z /= max(demand, F32(1e-3))
             z += ONE
-            throttled = demand * power32(z, c[_P.S_THR_EXP])
-            tshare = power32(z, c[_P.S_SHARE_EXP])
+            zs[j] = z
+            retry_pool_a[i, j] = pool - returning - abandoned  # + deferred, below
+            info[i, j], info[i, T + j], info[i, 2 * T + j] = demand, fresh, returning
+            info[i, 18 * T + j], info[i, 19 * T + j], info[i, 20 * T + j] = q, share, at
+        for j in range(T):
+            thr_power[j] = power32(zs[j], c[_P.S_THR_EXP])
+            zs[j] = power32(zs[j], c[_P.S_SHARE_EXP])
+        for j in range(T):
+            demand = info[i, j]
+            throttled = demand * thr_power[j]
+            tshare = zs[j]
             admitted = demand - throttled
             deferred = throttled * tier[_P.T_RETRY, j]
-            retry_pool_a[i, j] = pool - returning - abandoned + deferred
+            retry_pool_a[i, j] += deferred
             backlog[j] = queue_a[i, j] + admitted
-            info[i, j], info[i, T + j], info[i, 2 * T + j], info[i, 3 * T + j] = demand, fresh, returning, admitted
+            info[i, 3 * T + j] = admitted
             info[i, 4 * T + j], info[i, 5 * T + j], info[i, 6 * T + j] = throttled, deferred, throttled - deferred
-            info[i, 13 * T + j], info[i, 18 * T + j], info[i, 19 * T + j], info[i, 20 * T + j] = tshare, q, share, at
+            info[i, 13 * T + j] = tshare
         # serving (envs.serving.serve / serve_v1)
         cap1 = max(cap, ONE)
         total = row_sum(backlog)
         if v1 and total <= cap:
-            served[:] = backlog
+            for j in range(T):
+                served[j] = backlog[j]
         else:
             fair_share(backlog, weights, cap, served, ratio, order)
         occupancy = min(total / cap1, ONE)
         batching = c[_P.S_BATCH_FLOOR] + c[_P.S_BATCH_SLOPE] * occupancy
         cfs = c[_P.S_COLLAPSE_FAILED] if collapsed else ZERO
         any_failed = False
+        for j in range(T):  # each tier's contention (envs.serving)
+            u_t = ZERO
+            for k in range(T):
+                u_t += served[k] * prio[k, j]
+            contention[j] = u_t
         for j in range(T):
             left = max(backlog[j] - served[j], ZERO)
             timed_out = left * c[_P.S_TIMEOUT]
@@ -213,10 +237,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             else:
                 queue_a[i, j] = waiting
                 still = left
-            u_t = ZERO
-            for k in range(T):
-                u_t += served[k] * prio[k, j]
-            u_t /= cap1
+            u_t = contention[j] / cap1
             u_t = min(u_t, c[_P.S_MAX_CONT])
             wait = c[_P.S_DT_S] * still / max(served[j], F32(1e-6) * cap1)
             la = c[_P.S_BASE_LAT] / (ONE - u_t)
@@ -224,11 +245,13 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
                 la *= batching
             la += wait
             lat[j] = min(la, c[_P.S_MAX_LAT])
+            info[i, 9 * T + j] = timed_out
+        for j in range(T):
             exp_in[i, j] = tier[_P.T_NEG_TARGET, j] / max(lat[j], F32(1e-6))
             log_in[i, j] = max(lat[j], F32(1e-3)) / tier[_P.T_TARGET, j]
             log_in[i, T + j] = quota_a[i, j]
             info[i, 7 * T + j], info[i, 8 * T + j] = served[j], queue_a[i, j]
-            info[i, 9 * T + j], info[i, 10 * T + j] = timed_out, lat[j]
+            info[i, 10 * T + j] = lat[j]
         util = row_sum(served) / cap1
         pressure = total / max(uncollapsed, ONE)
         overload[i], collapse_rem[i] = collapse_row(overload[i], collapse_rem[i], pressure, c[_P.S_COLLAPSE_PRESSURE],
@@ -243,8 +266,14 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             ex = lat[j] / tier[_P.T_TARGET, j] - ONE
             ex = min(max(ex, ZERO), F32(10.0))
             le = latency_excess_a[i, j] + k_mem * (ex - latency_excess_a[i, j])
-            hz = power32(fr, tier[_P.T_CHURN_EXP, j])
-            hz *= tier[_P.T_CHURN_THR, j]
+            frustration_a[i, j] = fr
+            latency_excess_a[i, j] = le
+        for j in range(T):
+            zs[j] = power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
+        for j in range(T):
+            fr = frustration_a[i, j]
+            le = latency_excess_a[i, j]
+            hz = zs[j] * tier[_P.T_CHURN_THR, j]
             hz += tier[_P.T_CHURN_BASE, j] + tier[_P.T_CHURN_LAT, j] * le
             hz = min(hz, F32(0.5))
             us = users_a[i, j]
@@ -252,8 +281,6 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             quality = max(ONE - fr - le, ZERO)
             new = us * tier[_P.T_ACQ, j] * quality
             users_a[i, j] = us - churned[j] + new
-            frustration_a[i, j] = fr
-            latency_excess_a[i, j] = le
             revenue[j] = us * tier[_P.T_PRICE, j] + served[j] * tier[_P.T_API_PRICE, j]
             info[i, 14 * T + j], info[i, 15 * T + j] = users_a[i, j], churned[j]
             info[i, 16 * T + j], info[i, 17 * T + j] = new, revenue[j]
@@ -303,13 +330,14 @@ def finish_rows(fp, t, collapse_rem, users_a, queue_a, sla_s, sla_f, sla_w, exp_
                 w = sla_w[i, j] + (served - late[j])
                 sla_s[i, j], sla_f[i, j], sla_w[i, j] = s, f, w
                 d = s + ONE
-                running_att = min((w + ONE) / d, ONE)
-                running_avail = d / (d + f) if f != ZERO else ONE
-                share = max(sla_share(running_avail, avail_below, avail_inc, j),
-                            sla_share(running_att, att_below, att_inc, j))
+                info[i, 24 * T + j] = d / (d + f) if f != ZERO else ONE  # running availability
+                info[i, 25 * T + j] = min((w + ONE) / d, ONE)  # running latency attainment
+        if v1:
+            for j in range(T):
+                share = max(sla_share(info[i, 24 * T + j], avail_below, avail_inc, j),
+                            sla_share(info[i, 25 * T + j], att_below, att_inc, j))
                 credit[j] = share * info[i, 17 * T + j]
                 info[i, 23 * T + j] = credit[j]
-                info[i, 24 * T + j], info[i, 25 * T + j] = running_avail, running_att
         lat_pen = row_dot(late, late_pen_w)
         r = c[_P.S_MARGIN_W] * info[i, bs + 10] - c[_P.S_LATENCY_W] * lat_pen - c[_P.S_CHURN_W] * info[i, bs + 12]
         if v1:
