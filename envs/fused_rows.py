@@ -117,6 +117,26 @@ def power32(x: np.float32, e: np.float32) -> np.float32:
     return F32(r)
 
 
+@njit(**INLINE)
+def is_half_step32(e: np.float32) -> bool:
+    """Whether :func:`power32` evaluates ``x ** e`` as products (``e`` a multiple of 0.5 in [-2, 2])."""
+    twice = F32(2.0) * abs(e)
+    return twice <= F32(4.0) and np.floor(twice) == twice
+
+
+@njit(**INLINE)
+def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
+    """:func:`power32` for an exponent with :func:`is_half_step32`, without branches (so that a loop
+    over tiers vectorises): the same products in the same order, each factor an exponent does not
+    take a multiplication by exactly 1.0, which leaves every float64 (zeros, infinities, NaN) as it is."""
+    a = abs(e)
+    x64 = np.float64(x)
+    r = x64 if a >= ONE else 1.0
+    r = r * (x64 if a >= F32(2.0) else 1.0)
+    r = r * (np.sqrt(x64) if a - np.floor(a) == F32(0.5) else 1.0)
+    return F32(1.0 / r if e < ZERO else r)
+
+
 @njit(**JIT)
 def powf_columns(x: np.ndarray, e: np.ndarray) -> np.ndarray:
     """(M, K) float32 ``x[:, k] ** e[k]`` by libm's ``powf``: the general powers of the numpy step

@@ -35,6 +35,8 @@ from .fused_rows import (
     ZERO,
     collapse_row,
     fair_share,
+    half_step_power32,
+    is_half_step32,
     power32,
     row_dot,
     row_sum,
@@ -99,6 +101,11 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
     start_week, spw, ep_steps = ci[_P.I_START_WEEK], ci[_P.I_STEPS_PER_WEEK], ci[_P.I_EPISODE_STEPS]
     # row views made once: a view made per row costs two reference-count updates
     weights, rent_w, ltv = tier[_P.T_WEIGHT], prov[_P.P_RENT], tier[_P.T_LTV]
+    thr_exp, share_exp = c[_P.S_THR_EXP], c[_P.S_SHARE_EXP]
+    half_step_admission = is_half_step32(thr_exp) and is_half_step32(share_exp)
+    half_step_churn = True
+    for j in range(T):
+        half_step_churn = half_step_churn and is_half_step32(tier[_P.T_CHURN_EXP, j])
     for i in range(n):
         ti = t[i]
         ws = (start_week + ti) % spw
@@ -191,9 +198,14 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             retry_pool_a[i, j] = pool - returning - abandoned  # + deferred, below
             info[i, j], info[i, T + j], info[i, 2 * T + j] = demand, fresh, returning
             info[i, 18 * T + j], info[i, 19 * T + j], info[i, 20 * T + j] = q, share, at
-        for j in range(T):
-            thr_power[j] = power32(zs[j], c[_P.S_THR_EXP])
-            zs[j] = power32(zs[j], c[_P.S_SHARE_EXP])
+        if half_step_admission:
+            for j in range(T):  # one sqrt per tier, loop vectorised
+                thr_power[j] = half_step_power32(zs[j], thr_exp)
+                zs[j] = half_step_power32(zs[j], share_exp)
+        else:
+            for j in range(T):
+                thr_power[j] = power32(zs[j], thr_exp)
+                zs[j] = power32(zs[j], share_exp)
         for j in range(T):
             demand = info[i, j]
             throttled = demand * thr_power[j]
@@ -268,8 +280,12 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             le = latency_excess_a[i, j] + k_mem * (ex - latency_excess_a[i, j])
             frustration_a[i, j] = fr
             latency_excess_a[i, j] = le
-        for j in range(T):
-            zs[j] = power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
+        if half_step_churn:
+            for j in range(T):
+                zs[j] = half_step_power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
+        else:
+            for j in range(T):
+                zs[j] = power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
         for j in range(T):
             fr = frustration_a[i, j]
             le = latency_excess_a[i, j]

@@ -48,6 +48,32 @@ def test_compiled_step_equals_numpy_step(scenario: str, version: int) -> None:
             np.testing.assert_array_equal(fused.reset(mask=done), ref.reset(mask=done))
 
 
+def test_compiled_step_equals_numpy_step_at_exponents_off_the_half_steps() -> None:
+    """The kernels take a branch-free path when every admission and churn exponent is a half step
+    (all shipped scenarios); others go through powf and must agree with numpy's step as well."""
+    import dataclasses
+
+    from envs.fused_params import fuse
+
+    n = 4
+    fused, ref = _pair("default", 1, n, {"demand": {"usage_tail_alpha": 1.3}})
+    churn = fused.params.churn_throttle_exponent.copy()
+    churn[2] = np.float32(1.7)
+    for core in (fused, ref):
+        core.params = dataclasses.replace(core.params, churn_throttle_exponent=churn)
+    fused.fused_params = fuse(fused.params)
+    seeds = np.arange(n, dtype=np.uint64) + 3
+    np.testing.assert_array_equal(fused.reset(seeds), ref.reset(seeds))
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        act = rng.uniform(-1.0, 1.0, (n, fused.action_size)).astype(np.float32)
+        got, want = fused.step(act), ref.step(act)
+        for a, b in zip(got[:4], want[:4]):
+            np.testing.assert_array_equal(a, b)
+        for key, value in want[4].items():
+            np.testing.assert_array_equal(got[4][key], value, err_msg=key)
+
+
 def test_info_arrays_are_not_rewritten_by_later_steps() -> None:
     core = envs.RationingCore("default", 3, version=1)
     core.reset(np.arange(3, dtype=np.uint64))
@@ -110,17 +136,24 @@ def test_a_nan_action_is_refused_before_the_compiled_step_changes_anything() -> 
         np.testing.assert_array_equal(a, b)
 
 
-def test_power_kernel_equals_numpy_power_and_powf_within_one_ulp() -> None:
+def test_power_kernels_equal_numpy_power_and_powf_within_one_ulp() -> None:
     from numba import njit
 
-    from envs.arrays import HALF_STEP_EXPONENTS, power
-    from envs.fused_rows import power32
+    from envs.arrays import HALF_STEP_EXPONENTS, is_half_step, power
+    from envs.fused_rows import half_step_power32, is_half_step32, power32
 
     @njit(error_model="numpy")  # as the compiled step's kernels
     def kernel(x, e):
         out = np.empty_like(x)
         for i in range(x.shape[0]):
             out[i] = power32(x[i], e)
+        return out
+
+    @njit(error_model="numpy")
+    def branch_free(x, e):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = half_step_power32(x[i], e)
         return out
 
     rng = np.random.default_rng(0)
@@ -137,6 +170,12 @@ def test_power_kernel_equals_numpy_power_and_powf_within_one_ulp() -> None:
             np.testing.assert_array_max_ulp(want[finite], powf[finite], maxulp=1)
             np.testing.assert_array_equal(np.isnan(want), np.isnan(powf), err_msg=f"exponent {e}")
             np.testing.assert_array_equal(want[~finite & ~np.isnan(powf)], powf[~finite & ~np.isnan(powf)])
+    for e in [*HALF_STEP_EXPONENTS.tolist(), -1.0 / 1.2, 2.5, 0.25, -3.0, 2.0000002, -2.5]:
+        assert is_half_step32(np.float32(e)) == bool(is_half_step(np.float32(e))), e
+    for e in HALF_STEP_EXPONENTS:  # the branch-free twin of power32 the kernels use for these exponents
+        for values in (x, special):
+            with np.errstate(all="ignore"):
+                np.testing.assert_array_equal(branch_free(values, np.float32(e)), power(values, e), err_msg=f"{e}")
     per_tier = np.asarray([1.0, 2.0, 1.5, -0.8], np.float32)  # per-column exponents, as the churn exponents
     grid = x[:4000].reshape(-1, 4)
     with np.errstate(all="ignore"):
