@@ -11,8 +11,8 @@ the per-row helpers of :mod:`envs.fused_rows`, in the same float32 order.
 The row helpers are inlined by numba (``inline="always"``), and every per-row view is made
 once per call, not per row (a view costs two atomic reference-count updates).
 Part two (after numpy's ``exp``/``log``) is :func:`envs.fused_finish.finish_rows`. numba's
-on-disk cache keys on a kernel's own file only: after editing :mod:`envs.fused_rows` or
-:mod:`envs.fused_params`, delete ``envs/__pycache__/*.nb?`` (a new install writes fresh files).
+on-disk cache keys on a kernel's own file only; :func:`envs.kernel_cache.drop_stale` drops the
+kernels' caches at import when any of the files they are built from changed.
 
 State arrays are updated in place; ``info`` is a fresh (N, W) buffer per step whose
 column blocks are the info keys (:func:`envs.info_keys.info_layout`).
@@ -45,6 +45,7 @@ from .fused_rows import (
     row_sum_at,
     uniforms,
 )
+from .kernel_cache import drop_stale
 from .quota import nan_action_error
 
 F32 = np.float32
@@ -318,6 +319,8 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
         t[i] = ti + 1
     return np.int64(-1)
 
+
+drop_stale((step_rows, finish_rows))  # before their first call: caches built from other helper sources go
 
 def step(core, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step every row of ``core`` (a :class:`~envs.core.RationingCore`) in place; returns (reward, info buffer).
