@@ -85,6 +85,5 @@ def _general_power(x: np.ndarray, e: np.ndarray) -> np.ndarray:
     from .fused_rows import powf_columns  # numba compiles on first use
 
     x32 = np.ascontiguousarray(x, np.float32)
-    k = e.size if e.ndim else 1
-    out = powf_columns(x32.reshape(-1, k), np.ascontiguousarray(e.reshape(-1), np.float32))
+    out = powf_columns(x32.reshape(-1, e.size), np.ascontiguousarray(e.reshape(-1), np.float32))
     return out.reshape(x32.shape)

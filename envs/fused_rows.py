@@ -100,41 +100,31 @@ def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
 
 
 @njit(**INLINE)
-def power32(x: np.float32, e: np.float32) -> np.float32:
-    """:func:`envs.arrays.power` for one value: half-step exponents as float64 products of ``x`` and
-    ``sqrt(x)`` rounded once (the same operations in the same order), others libm's ``powf``."""
-    a = abs(e)
-    if a > F32(2.0) or a % ONE != ZERO and a % ONE != F32(0.5):
-        return x ** e
-    x64 = np.float64(x)
-    r = x64 if a >= ONE else 1.0
-    if a >= F32(2.0):
-        r = r * x64
-    if a % ONE == F32(0.5):
-        r = r * np.sqrt(x64)
-    if e < ZERO:
-        r = 1.0 / r
-    return F32(r)
-
-
-@njit(**INLINE)
 def is_half_step32(e: np.float32) -> bool:
-    """Whether :func:`power32` evaluates ``x ** e`` as products (``e`` a multiple of 0.5 in [-2, 2])."""
+    """Whether ``e`` is a multiple of 0.5 in [-2, 2] (:func:`envs.arrays.is_half_step` for one float32)."""
     twice = F32(2.0) * abs(e)
     return twice <= F32(4.0) and np.floor(twice) == twice
 
 
 @njit(**INLINE)
 def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
-    """:func:`power32` for an exponent with :func:`is_half_step32`, without branches (so that a loop
-    over tiers vectorises): the same products in the same order, each factor an exponent does not
-    take a multiplication by exactly 1.0, which leaves every float64 (zeros, infinities, NaN) as it is."""
+    """``x ** e`` for an exponent with :func:`is_half_step32`: :func:`envs.arrays.power`'s float64
+    products of ``x`` and ``sqrt(x)`` rounded once, the same operations in the same order, without
+    branches (so that a loop over tiers vectorises): each factor an exponent does not take is a
+    multiplication by exactly 1.0, which leaves every float64 (zeros, infinities, NaN) as it is."""
     a = abs(e)
     x64 = np.float64(x)
     r = x64 if a >= ONE else 1.0
     r = r * (x64 if a >= F32(2.0) else 1.0)
     r = r * (np.sqrt(x64) if a - np.floor(a) == F32(0.5) else 1.0)
     return F32(1.0 / r if e < ZERO else r)
+
+
+@njit(**INLINE)
+def power32(x: np.float32, e: np.float32) -> np.float32:
+    """:func:`envs.arrays.power` for one value: half-step exponents by :func:`half_step_power32`,
+    others libm's ``powf``."""
+    return half_step_power32(x, e) if is_half_step32(e) else x ** e
 
 
 @njit(**JIT)

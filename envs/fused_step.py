@@ -159,8 +159,8 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
         tf = F32(ti)
         growth = growth_t[ti]
         q_min, q_max = c[_P.S_QUOTA_MIN], c[_P.S_QUOTA_MAX]
-        # three passes over the tiers so that the tiers' long latency chains (powf; division,
-        # sqrt and division of the admission powers) overlap instead of running one after another
+        # passes over the tiers (agentic powers; demand and z; admission powers; the rest) so that
+        # the tiers' long latency chains (powf; division, sqrt, division) overlap instead of queueing
         for j in range(T):
             at = power32(ONE - c[_P.S_AGENTIC_TAIL] * u[3 * P + T + j], c[_P.S_AGENTIC_EXP])
             agentic[j] = at
@@ -183,7 +183,6 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             share = min(share, F32(0.95))
             at = agentic[j] * c[_P.S_AGENTIC_LO]
             at *= c[_P.S_CHAT] * growth
-            agentic[j] = at
             tpr = at - c[_P.S_CHAT]
             tpr *= share
             tpr += c[_P.S_CHAT]
@@ -321,6 +320,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
 
 
 drop_stale((step_rows, finish_rows))  # before their first call: caches built from other helper sources go
+
 
 def step(core, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step every row of ``core`` (a :class:`~envs.core.RationingCore`) in place; returns (reward, info buffer).
