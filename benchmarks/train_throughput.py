@@ -14,7 +14,8 @@ time, in the same process:
 * the same PPO on a ``DummyVecEnv`` of single ``RationingEnv`` (same n_envs), and the ratio.
 
 The ceiling, the batched env and train.py's stack are measured in ``--rounds`` alternating
-rounds and the best round of each is kept, so that load from other processes hits all alike.
+rounds and the best round of each is kept, so that load from other processes hits all alike; the
+ratios of each round (to that round's ceiling) and their median are printed too.
 
 One torch thread.
 """
@@ -39,7 +40,8 @@ from envs.sb3_vec_env import RationingVecEnv  # noqa: E402
 
 
 class EnvTimer(VecEnvWrapper):
-    """Accumulates wall time spent in the wrapped env's reset and step_wait."""
+    """Accumulates wall time spent in the wrapped env's reset, step_async and step_wait (a residual
+    stack computes its rule's actions in step_async)."""
 
     def __init__(self, venv) -> None:
         super().__init__(venv)
@@ -50,6 +52,11 @@ class EnvTimer(VecEnvWrapper):
         obs = self.venv.reset()
         self.seconds += time.perf_counter() - t
         return obs
+
+    def step_async(self, actions) -> None:
+        t = time.perf_counter()
+        self.venv.step_async(actions)
+        self.seconds += time.perf_counter() - t
 
     def step_wait(self):
         t = time.perf_counter()
@@ -154,15 +161,28 @@ def main() -> None:
     stack = train_stack(hp)
     # alternating rounds, best round of each kept: load from other processes hits all three alike
     best = {"ceiling": (0.0, 0.0), "batched": (0.0, 0.0), "stack": (0.0, 0.0)}
+    paired: dict[str, list[float]] = {"batched": [], "stack": []}  # each round's ratio to that round's ceiling
     for _ in range(args.rounds):
+        this_round = {}
         for name, venv in (("ceiling", zero), ("batched", real), ("stack", stack)):
-            best[name] = max(best[name], measure(venv, hp, args.timesteps))
+            this_round[name] = measure(venv, hp, args.timesteps)
+            best[name] = max(best[name], this_round[name])
+        for name in paired:
+            paired[name].append(this_round[name][0] / this_round["ceiling"][0])
     (ceiling, _), (batched, batched_share), (stacked, stacked_share) = best["ceiling"], best["batched"], best["stack"]
+
+    def rounds(name: str) -> str:
+        r = sorted(paired[name])
+        return f"per round {' '.join(f'{x:.2f}' for x in paired[name])}, median {r[len(r) // 2]:.2f}"
+
     print(f"batched RationingVecEnv : {batched:>9,.0f} env-steps/s  (env {100 * batched_share:.1f}% of wall time)")
-    print(f"zero-cost VecEnv (SB3's ceiling): {ceiling:>9,.0f} env-steps/s; ratio {batched / ceiling:.2f}")
+    print(f"zero-cost VecEnv (SB3's ceiling): {ceiling:>9,.0f} env-steps/s; ratio {batched / ceiling:.2f} "
+          f"({rounds('batched')})")
     print(f"train.py's stack ({hp.action_parameterisation} actions{', rule twin' if hp.twin_baseline else ''}, "
           f"VecMonitor, VecNormalize): {stacked:>9,.0f} env-steps/s "
-          f"(env and wrappers {100 * stacked_share:.1f}% of wall time); ratio to the ceiling {stacked / ceiling:.2f}")
+          f"(env, rule and wrappers {100 * stacked_share:.1f}% of wall time); "
+          f"ratio to the ceiling {stacked / ceiling:.2f} "
+          f"({rounds('stack')})")
     if args.no_dummy:
         return
     dummy_env = DummyVecEnv([lambda: envs.RationingEnv(version=1) for _ in range(hp.n_envs)])

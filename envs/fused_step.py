@@ -35,6 +35,7 @@ from .fused_rows import (
     JIT,
     ONE,
     ZERO,
+    clipped_log_quota,
     collapse_row,
     fair_share,
     half_step_power32,
@@ -335,9 +336,7 @@ def step(core, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if scratch is None or scratch[0].shape[0] != n:
         scratch = core.fused_scratch = (np.empty((n, T), F32), np.empty((n, T), F32), np.empty((n, 2 * T), F32))
     quota_factor, exp_in, log_in = scratch
-    np.maximum(actions[:, :T], -1.0, out=quota_factor)  # envs.quota.apply_action
-    np.minimum(quota_factor, 1.0, out=quota_factor)
-    quota_factor *= F32(p.log_quota_step)
+    clipped_log_quota(actions, F32(p.log_quota_step), quota_factor)  # envs.quota.apply_action
     np.exp(quota_factor, out=quota_factor)
     info = np.empty((n, core.info_width), F32)
     reward = np.empty(n, F32)

@@ -130,6 +130,14 @@ class RationingVecEnv(VecEnv):
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
+        return self._step(row_infos=True)
+
+    def step_wait_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`step_wait` without the per-row ``infos`` list (``obs, reward, done``): for callers that
+        discard it, such as the rule twin (:mod:`agents.ppo.twin`); 1,024 empty dicts cost ~45 us a step."""
+        return self._step(row_infos=False)[:3]
+
+    def _step(self, row_infos: bool) -> VecEnvStepReturn:
         assert self._actions is not None, "step_async() must be called before step_wait()"
         # info is built (and concatenated over scenarios) only when read (last_info): training reads none of it
         if len(self.cores) == 1:
@@ -144,20 +152,24 @@ class RationingVecEnv(VecEnv):
                 parts.append((core, getattr(core, "info_buffer", None), info))
         self._info, self._info_parts = None, parts
         done = terminated | truncated
-        if self.full_info:
+        if not row_infos:
+            infos = []
+        elif self.full_info:
             infos = [row_info(self.last_info, k) for k in range(self.num_envs)]
         else:
             infos = [{} for _ in range(self.num_envs)]
         if done.any():
-            ended = np.flatnonzero(done)
-            final_obs = obs[ended].copy()
-            for j, k in enumerate(ended):  # loop over ended episodes only (rare)
-                infos[k]["terminal_observation"] = final_obs[j]
-                infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
+            if row_infos:
+                ended = np.flatnonzero(done)
+                final_obs = obs[ended].copy()
+                for j, k in enumerate(ended):  # loop over ended episodes only (rare)
+                    infos[k]["terminal_observation"] = final_obs[j]
+                    infos[k]["TimeLimit.truncated"] = bool(truncated[k] and not terminated[k])
             for core, rows in zip(self.cores, self._rows):
-                if done[rows].any():
-                    core.reset(mask=done[rows])
-                    obs[rows] = core.obs
+                ended_here = done[rows]
+                if ended_here.any():
+                    core.reset(mask=ended_here)
+                    obs[rows][ended_here] = core.obs[ended_here]  # the other rows hold core.obs already
             if len(self.cores) == 1:
                 obs = self.core.obs
         if self.reward_mode == "vector":

@@ -67,7 +67,8 @@ class RuleTwinBaseline(VecEnvWrapper):
 
     def step_wait(self):
         obs, reward, done, infos = self.venv.step_wait()
-        self._obs, twin_reward, twin_done, _ = self.twin.step_wait()
+        arrays = getattr(self.twin, "step_wait_arrays", None)  # a RationingVecEnv: no per-row infos to discard
+        self._obs, twin_reward, twin_done = arrays() if arrays is not None else self.twin.step_wait()[:3]
         if not np.array_equal(done, twin_done):  # cannot happen: episodes end by the clock, in lockstep
             raise RuntimeError("twin rows ended episodes out of step with the training rows")
         return obs, (reward - twin_reward).astype(np.float32), done, infos
