@@ -5,7 +5,9 @@
 
 Evaluates, on one scenario and the same evaluation seeds (common random numbers):
 
-* the conditioned run (``train.py --preference``) at every weighting of ``--weights-grid N`` (the
+* the conditioned run (``train.py --preference``; its best checkpoint, or ``--checkpoint final``: the
+  best is chosen by validation at ``1,1,1`` alone, which favours a checkpoint that moved least) at
+  every weighting of ``--weights-grid N`` (the
   points ``3 (i, j, k) / N`` with ``i + j + k = N`` on the simplex the run was trained on) and of
   each ``--weights margin=..,latency=..,churn=..``;
 * every ``--compare`` run folder and every run of ``--sweep DIR`` (``DIR/runs/*``): runs trained at
@@ -94,8 +96,10 @@ def _runs(run: str, compare: list[str], sweep: str | None) -> tuple[dict[str, An
 
 
 def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], sweep: str | None, scenario: str,
-            n_seeds: int, rules: list[str], progress: bool = False) -> tuple[list[dict], list[dict]]:
-    """(front rows, pair rows); see the module docstring."""
+            n_seeds: int, rules: list[str], progress: bool = False,
+            checkpoint: str = "best") -> tuple[list[dict], list[dict]]:
+    """(front rows, pair rows); see the module docstring. ``checkpoint``: which of the conditioned run's
+    checkpoints acts (``best``, the one its validation at ``1,1,1`` chose, or ``final``)."""
     from agents.evaluate.metrics import mean_ci
     from agents.evaluate.runner import run_evaluation
     from agents.rules import RuleContext
@@ -106,7 +110,16 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
     extra = [run_weights(m) for m in others.values()]
     norm = [tuple(WEIGHT_SUM * v / sum(w) for v in w) for w in extra]
     weightings = list(dict.fromkeys([tuple(round(v, 6) for v in w) for w in [*weightings, *norm]]))
-    spec = {w: f"{run}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, w)) for w in weightings}
+    acting = run
+    if checkpoint != "best":
+        from agents.ppo.checkpoint import CheckpointError
+        from agents.ppo.run_policy import run_checkpoint
+
+        try:
+            acting = str(run_checkpoint(Path(run), (checkpoint,)))
+        except CheckpointError as exc:
+            raise FrontError(f"--checkpoint {checkpoint}: {exc}") from None
+    spec = {w: f"{acting}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, w)) for w in weightings}
     policies = [*spec.values(), *map(str, others), *rules]
     ev = run_evaluation(policies, [scenario], n_seeds, progress=progress, reference=False,
                         env_version=int(pref.get("env_version", 0)))
@@ -184,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--rules", default="baselines", help="comma-separated rules, or 'baselines' (all tuned)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--checkpoint", choices=("best", "final"), default="best",
+                    help="the conditioned run's checkpoint: best (chosen by validation at 1,1,1) or final")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
     import torch
@@ -206,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FrontError(f"--rules {bad[0]!r}: not a rule (allowed: baselines, {', '.join(RULES)})")
         weightings = simplex_grid(args.weights_grid) + [parse_weights(w) for w in args.weights]
         rows, pairs = compute(args.run, weightings, args.compare, args.sweep, args.scenario, args.seeds, rules,
-                              args.progress)
+                              args.progress, args.checkpoint)
     except (FrontError, PreferenceError, PolicyError, EvaluateError, SeedError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -216,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     _write_csv(out / "front.csv", rows)
     if pairs:
         _write_csv(out / "pairs.csv", pairs)
-    title = f"{Path(args.run).name} on {Path(args.scenario).stem}, {args.seeds} evaluation seeds"
+    which = "" if args.checkpoint == "best" else f" ({args.checkpoint} checkpoint)"
+    title = f"{Path(args.run).name}{which} on {Path(args.scenario).stem}, {args.seeds} evaluation seeds"
     (out / "front.md").write_text(markdown(rows, pairs, title))
     (out / "front.json").write_text(json.dumps({"run": str(args.run), "scenario": args.scenario,
                                                 "seeds": args.seeds, "rows": rows, "pairs": pairs}, indent=1) + "\n")

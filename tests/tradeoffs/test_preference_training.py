@@ -132,3 +132,9 @@ def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path:
     assert "not trained with --preference" in err
     assert "--weights-grid 0" in one_line_error(front, ["--run", str(pref_run), "--weights-grid", "0", "--out",
                                                         str(tmp_path / "g")])
+    final = tmp_path / "front-final"  # the final checkpoint acts instead of the one validation at 1,1,1 chose
+    assert front(["--run", str(pref_run), "--checkpoint", "final", "--weights-grid", "1", "--seeds", "1", "--rules",
+                  "static", "--out", str(final), "--no-progress"]) == 0
+    rows = json.loads((final / "front.json").read_text())["rows"]
+    assert [r["policy"].split("@")[0].startswith("final-") for r in rows[:3]] == [True] * 3
+    assert "(final checkpoint)" in (final / "front.md").read_text()
