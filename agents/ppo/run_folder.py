@@ -101,6 +101,20 @@ def _residual(hp, version: int, core) -> dict[str, Any] | None:
     return spec.to_dict()
 
 
+def _preference(args: TrainArgs, hp, version: int, specs: list, overrides, residual) -> dict[str, Any] | None:
+    """A ``--preference`` run's record, with its objectives' scales measured on its base rule (the residual's,
+    else the best tuned rule) over its scenarios."""
+    if not args.preference:
+        return None
+    from agents.ppo.residual import ResidualSpec
+    from agents.rules import tuned_file_for
+    from agents.tradeoffs.preference import measure_objective_scales, preference_config
+
+    base = residual or ResidualSpec.from_tuned("best", hp.residual_tuned_file or tuned_file_for(version), 1.0).to_dict()
+    scales = measure_objective_scales(specs, version, overrides, base["rule"], base["params"])
+    return preference_config(args.preference_alpha, scales)
+
+
 def _check_preference(args: TrainArgs) -> None:
     """Refuse (one line) what a preference-conditioned run cannot combine with (the twin: in ``new_run``)."""
     if not args.preference:
@@ -139,7 +153,6 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         raise ConfigError(str(exc)) from None
     layout = ActionLayout.from_params(core.params)
     from agents.tradeoffs.constraints import ConstraintError, parse_constraints
-    from agents.tradeoffs.preference import preference_config
 
     try:
         constraints = parse_constraints(args.constraint, core.tier_names)
@@ -160,6 +173,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
             raise ConfigError(f"scenario {n!r}: its tiers, providers or action section differ from "
                               f"{names[0]!r}; a training mix needs one layout")
     residual = _residual(hp, v, core)
+    preference = _preference(args, hp, v, specs, overrides, residual)
     name = args.run_name or default_run_name(names, args.seed)
     if not _NAME.match(name):
         raise ConfigError(f"--run-name {name!r}: must be a plain folder name (letters, digits, . _ + -; "
@@ -192,7 +206,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         **({"residual": residual} if residual else {}),
         "constraints": [c.to_dict() for c in constraints],
         "lagrange": {"lr": args.lagrange_lr, "normalise": True} if constraints else None,
-        "preference": preference_config(args.preference_alpha) if args.preference else None,
+        "preference": preference,
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "created",

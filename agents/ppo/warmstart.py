@@ -86,7 +86,8 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
             o_buf[k] = obs if weights is None else np.concatenate([obs, weights], axis=1)
             obs, reward, terminated, truncated, info = core.step(action)
             if weights is not None:
-                reward = preference_reward(reward_vector(info, version), weights, core.params.reward_scale_usd)
+                reward = preference_reward(reward_vector(info, version), weights, core.params.reward_scale_usd,
+                                           preference.get("objective_scales_usd"))
             t_buf[k, :, : core.n_tiers] = _target_from_multiplier(info["quota_multiplier"], layout)
             t_buf[k, :, core.n_tiers:] = np.asarray(action)[:, core.n_tiers:]  # the burst action, as is
             r_buf[k] = reward

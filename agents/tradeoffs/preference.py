@@ -4,9 +4,15 @@
 episode each row draws weights ``w`` over the objectives (:data:`OBJECTIVES`: margin, latency
 penalty, churn penalty; SLA credits count with the margin, as in the scalar reward) from a
 Dirichlet(alpha) scaled to sum to 3 (so ``(1, 1, 1)`` is the scenario's default weighting), appends
-them to the observation (``preference/<objective>``) and is rewarded ``w . v / scale_usd`` with
-``v`` the vector reward (:mod:`envs.vector_reward`). One policy trained this way can then be run at
-any weights by fixing them (:class:`PreferencePolicy`).
+them to the observation (``preference/<objective>``) and is rewarded ``w . v / (w . s)`` with
+``v`` the vector reward (:mod:`envs.vector_reward`) and ``s`` each objective's typical size per step
+in dollars under the base rule (:func:`measure_objective_scales`, recorded in run.json as
+``objective_scales_usd``). Dividing an episode's rewards by a positive constant of its own weights
+changes no weighting's best policy, but it gives every weighting rewards of the same size: with
+``w . v / scale_usd`` (runs made before ``objective_scales_usd``, which keep it) a latency-only episode
+earned about 1/100 of a margin-only one (the latency penalty is ~1% of the margin on v1), so PPO's
+shared advantage and return normalisation drowned the latency-heavy weightings. One policy trained
+this way can then be run at any weights by fixing them (:class:`PreferencePolicy`).
 
 The draws are counter-based (row ``k``'s ``e``-th episode uses ``default_rng([seed, k, e])``), so
 they do not depend on the batch size and resume exactly (``state_arrays``).
@@ -52,24 +58,61 @@ def draw_weights(seed: int, rows: np.ndarray, episodes: np.ndarray, alpha: float
                      for k, e in zip(rows, episodes)]).astype(np.float32)
 
 
-def preference_reward(vector: np.ndarray, weights: np.ndarray, scale_usd: float) -> np.ndarray:
-    """``w . v / scale`` per row: margin and SLA credits share ``w[0]``, latency ``w[1]``, churn ``w[2]``."""
+def preference_reward(vector: np.ndarray, weights: np.ndarray, scale_usd: float,
+                      objective_scales: list[float] | None = None) -> np.ndarray:
+    """``w . v / (w . s)`` per row (``objective_scales`` s, dollars per step), or ``w . v / scale_usd``
+    without them: margin and SLA credits share ``w[0]``, latency ``w[1]``, churn ``w[2]``."""
     v = np.asarray(vector, np.float64)
     w = np.asarray(weights, np.float64)
     out = w[:, 0] * v[:, 0] + w[:, 1] * v[:, 1] + w[:, 2] * v[:, 2]
     if v.shape[1] > 3:
         out = out + w[:, 0] * v[:, 3]
-    return out / scale_usd
+    if objective_scales is None:
+        return out / scale_usd
+    return out / np.maximum(w @ np.asarray(objective_scales, np.float64), 1e-12)
+
+
+def objective_sizes(vectors: np.ndarray) -> list[float]:
+    """Each objective's mean absolute value per step, dollars, of vector rewards (..., reward_dim)
+    (the SLA credits, entry 3, counted with the margin as in :func:`preference_reward`)."""
+    v = np.asarray(vectors, np.float64).reshape(-1, np.shape(vectors)[-1])
+    margin = v[:, 0] + v[:, 3] if v.shape[1] > 3 else v[:, 0]
+    return [max(float(np.abs(x).mean()), 1e-6) for x in (margin, v[:, 1], v[:, 2])]
+
+
+def measure_objective_scales(scenarios: list, version: int, overrides: dict | None, rule: str,
+                             params: dict, rows: int = 16) -> list[float]:
+    """:func:`objective_sizes` of ``rule`` (with ``params``) over one episode of ``rows`` tuning seeds of
+    every scenario: the per-objective scales of a run's balanced preference rewards (deterministic)."""
+    import envs
+    from agents.common.seeds import train_seeds
+    from agents.rules import RuleContext, make_rule, params_from_dict
+    from envs.vector_reward import reward_vector
+
+    seen = []
+    for j, scenario in enumerate(scenarios):
+        core = envs.RationingCore(scenario, rows, overrides=overrides, version=version)
+        policy = make_rule(rule, RuleContext(core), params_from_dict(rule, params))
+        obs = core.reset(train_seeds(rows, start=7000 + j * rows))
+        state, start = None, np.ones(rows, bool)
+        for _ in range(core.params.episode_steps):
+            action, state = policy.predict(obs, state, start)
+            start = np.zeros(rows, bool)
+            obs, _, _, _, info = core.step(action)
+            seen.append(reward_vector(info, version))
+    return objective_sizes(np.stack(seen))
 
 
 class PreferenceRewards(VecEnvWrapper):
     """Per-episode weights in the observation (appended) and the reward they weight."""
 
-    def __init__(self, venv: VecEnv, seed: int, alpha: float = 1.0) -> None:
+    def __init__(self, venv: VecEnv, seed: int, alpha: float = 1.0,
+                 objective_scales: list[float] | None = None) -> None:
         low = np.concatenate([venv.observation_space.low, np.zeros(len(OBJECTIVES), np.float32)])
         high = np.concatenate([venv.observation_space.high, np.full(len(OBJECTIVES), 3.0, np.float32)])
         super().__init__(venv, observation_space=spaces.Box(low, high, dtype=np.float32))
         self.weight_seed, self.alpha = int(seed), float(alpha)
+        self.objective_scales = None if objective_scales is None else [float(x) for x in objective_scales]
         self.episodes = np.zeros(self.num_envs, np.int64)
         self.weights = draw_weights(self.weight_seed, np.arange(self.num_envs), self.episodes, self.alpha)
 
@@ -87,7 +130,8 @@ class PreferenceRewards(VecEnvWrapper):
         base = self.venv
         while not hasattr(base, "last_reward_vector"):
             base = base.venv
-        reward = preference_reward(base.last_reward_vector, self.weights, base.core.params.reward_scale_usd)
+        reward = preference_reward(base.last_reward_vector, self.weights, base.core.params.reward_scale_usd,
+                                   self.objective_scales)
         for k in np.flatnonzero(done):  # the ended episode's last observation keeps its weights
             if "terminal_observation" in infos[k]:
                 infos[k]["terminal_observation"] = np.concatenate([infos[k]["terminal_observation"], self.weights[k]])
@@ -104,10 +148,14 @@ class PreferenceRewards(VecEnvWrapper):
         self.episodes, self.weights = state["episodes"].astype(np.int64), state["weights"].astype(np.float32)
 
 
-def preference_config(alpha: float) -> dict[str, Any]:
-    """What run.json and every checkpoint manifest record of a preference-conditioned run."""
-    return {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
-            "validation_weights": list(VALIDATION_WEIGHTS)}
+def preference_config(alpha: float, objective_scales: list[float] | None = None) -> dict[str, Any]:
+    """What run.json and every checkpoint manifest record of a preference-conditioned run
+    (``objective_scales_usd``: :func:`measure_objective_scales`; absent in runs made before them)."""
+    out = {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
+           "validation_weights": list(VALIDATION_WEIGHTS)}
+    if objective_scales is not None:
+        out["objective_scales_usd"] = [float(x) for x in objective_scales]
+    return out
 
 
 def preference_inputs(meta: dict[str, Any] | None) -> int:
@@ -169,7 +217,8 @@ def wrap(vec: VecEnv, run: dict[str, Any], seed: int) -> VecEnv:
     pref = run.get("preference")
     if not pref:
         return vec
-    return PreferenceRewards(vec, seed=int(seed), alpha=float(pref.get("alpha", 1.0)))
+    return PreferenceRewards(vec, seed=int(seed), alpha=float(pref.get("alpha", 1.0)),
+                             objective_scales=pref.get("objective_scales_usd"))
 
 
 class PreferencePolicy:
@@ -188,5 +237,6 @@ class PreferencePolicy:
 
 
 __all__ = ["OBJECTIVES", "VALIDATION_WEIGHTS", "WEIGHT_SUM", "PreferenceError", "PreferencePolicy",
-           "PreferenceRewards", "append_weights", "draw_weights", "parse_weights", "preference_config",
+           "PreferenceRewards", "append_weights", "draw_weights", "measure_objective_scales", "objective_sizes",
+           "parse_weights", "preference_config",
            "preference_inputs", "preference_names", "preference_reward", "weights_label", "wrap"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.tradeoffs.preference import PreferencePolicy, PreferenceRewards, draw_weights, preference_reward
+from agents.tradeoffs.preference import (
+    PreferencePolicy,
+    PreferenceRewards,
+    draw_weights,
+    measure_objective_scales,
+    objective_sizes,
+    preference_reward,
+)
 from envs.sb3_vec_env import RationingVecEnv
 from envs.vector_reward import scalarise
 
@@ -38,6 +45,34 @@ def test_default_weights_give_the_scalar_reward() -> None:
     np.testing.assert_allclose(preference_reward(base.last_reward_vector, ones, 1e4),
                                scalarise(base.last_reward_vector, base.core.params), rtol=1e-5)
     np.testing.assert_allclose(preference_reward(base.last_reward_vector, ones, 1e4), reward, rtol=1e-5)
+
+
+def test_balanced_rewards_have_one_size_at_every_weighting() -> None:
+    v = np.array([[8000.0, -60.0, -4000.0, -100.0], [9000.0, -80.0, -3000.0, 0.0]])  # margin, latency, churn, credits
+    s = objective_sizes(v[None])
+    assert s == [8450.0, 70.0, 3500.0]  # mean |margin + credits|, mean |latency|, mean |churn|
+    corners = 3.0 * np.eye(3)
+    for k in range(3):  # a corner's reward is its objective in units of its own size
+        got = preference_reward(v, np.repeat(corners[k:k + 1], 2, axis=0), 1e4, s)
+        want = (v[:, 0] + v[:, 3]) / s[0] if k == 0 else v[:, k] / s[k]
+        np.testing.assert_allclose(got, want)
+    ones = np.ones((2, 3))  # 1,1,1: the scalar reward up to a positive constant (the same best policy)
+    np.testing.assert_allclose(preference_reward(v, ones, 1e4, s), preference_reward(v, ones, 1e4) * 1e4 / sum(s))
+    base = RationingVecEnv(2, scenario="default", seed=2, overrides=SHORT, version=1)
+    env = PreferenceRewards(base, seed=7, objective_scales=s)
+    env.reset()
+    _, reward, _, _ = env.step(np.zeros((2, 6), np.float32))
+    np.testing.assert_allclose(reward, preference_reward(base.last_reward_vector, env.weights, 1e4, s), rtol=1e-6)
+
+
+def test_objective_scales_are_measured_on_the_rule_deterministically() -> None:
+    from agents.ppo.residual import ResidualSpec
+    from agents.rules import tuned_file_for
+
+    spec = ResidualSpec.from_tuned("best", tuned_file_for(1), 1.0)
+    a = measure_objective_scales(["default"], 1, SHORT, spec.rule, spec.params, rows=2)
+    assert a == measure_objective_scales(["default"], 1, SHORT, spec.rule, spec.params, rows=2)
+    assert len(a) == 3 and all(x > 0 for x in a) and a[0] > a[2] > a[1]  # margin > churn > latency per step
 
 
 def test_preference_policy_appends_fixed_weights() -> None:

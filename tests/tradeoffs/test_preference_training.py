@@ -40,6 +40,8 @@ def _sha(path: Path) -> str:
 def test_run_records_preferences_and_acts_at_any_weights(pref_run: Path) -> None:
     run = json.loads((pref_run / "run.json").read_text())
     assert run["preference"]["inputs"] == 3 and run["preference"]["validation_weights"] == [1.0, 1.0, 1.0]
+    scales = run["preference"]["objective_scales_usd"]  # balanced rewards: measured on the base rule
+    assert len(scales) == 3 and all(x > 0 for x in scales)
     ckpt = load_checkpoint(pointer(pref_run, "final"), with_optimizer=False)
     assert ckpt.manifest["preference"] == run["preference"]
     assert ckpt.manifest["obs_names"] == run["obs_names"] and not any("preference" in n for n in run["obs_names"])
