@@ -100,6 +100,7 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
     agentic = np.empty(T, F32)
     zs = np.empty(T, F32)
     thr_power = np.empty(T, F32)
+    churn_power = np.empty(T, F32)
     contention = np.empty(T, F32)
     start_week, spw, ep_steps = ci[_P.I_START_WEEK], ci[_P.I_STEPS_PER_WEEK], ci[_P.I_EPISODE_STEPS]
     # row views made once: a view made per row costs two reference-count updates
@@ -284,14 +285,14 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             latency_excess_a[i, j] = le
         if half_step_churn:
             for j in range(T):
-                zs[j] = half_step_power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
+                churn_power[j] = half_step_power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
         else:
             for j in range(T):
-                zs[j] = power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
+                churn_power[j] = power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
         for j in range(T):
             fr = frustration_a[i, j]
             le = latency_excess_a[i, j]
-            hz = zs[j] * tier[_P.T_CHURN_THR, j]
+            hz = churn_power[j] * tier[_P.T_CHURN_THR, j]
             hz += tier[_P.T_CHURN_BASE, j] + tier[_P.T_CHURN_LAT, j] * le
             hz = min(hz, F32(0.5))
             us = users_a[i, j]
