@@ -48,11 +48,15 @@ def reward_space(version: int) -> spaces.Box:
     return spaces.Box(-np.inf, np.inf, shape=(d,), dtype=np.float32)
 
 
+def reward_info_keys(version: int) -> tuple[str, ...]:
+    """The info keys :func:`reward_vector` reads on env ``version`` (one per vector entry)."""
+    return _INFO_KEYS[: n_components(version)]
+
+
 def reward_vector(info: dict[str, np.ndarray], version: int) -> np.ndarray:
     """(N, reward_dim) float32 vector rewards from a core step's info (arrays with a leading batch dim)."""
-    d = n_components(version)
     cols = [s * np.asarray(info[k], np.float32) if s < 0 else np.asarray(info[k], np.float32)
-            for k, s in zip(_INFO_KEYS[:d], COMPONENT_SIGNS)]
+            for k, s in zip(reward_info_keys(version), COMPONENT_SIGNS)]
     return np.stack(cols, axis=-1).astype(np.float32, copy=False)
 
 
@@ -62,4 +66,5 @@ def scalarise(vector: np.ndarray, params) -> np.ndarray:
     return weighted_sum([v[..., i] for i in range(v.shape[-1])], component_weights(params), params.reward_scale_usd)
 
 
-__all__ = ["REWARD_MODES", "check_reward_mode", "reward_names", "reward_space", "reward_vector", "scalarise"]
+__all__ = ["REWARD_MODES", "check_reward_mode", "reward_info_keys", "reward_names", "reward_space", "reward_vector",
+           "scalarise"]

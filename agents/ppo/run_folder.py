@@ -106,11 +106,16 @@ def _preference(args: TrainArgs, hp, version: int, specs: list, overrides, resid
     else the best tuned rule) over its scenarios."""
     if not args.preference:
         return None
+    from agents.common.policy import PolicyError
     from agents.ppo.residual import ResidualSpec
     from agents.rules import tuned_file_for
     from agents.tradeoffs.preference import measure_objective_scales, preference_config
 
-    base = residual or ResidualSpec.from_tuned("best", hp.residual_tuned_file or tuned_file_for(version), 1.0).to_dict()
+    try:
+        base = residual or ResidualSpec.from_tuned("best", hp.residual_tuned_file or tuned_file_for(version),
+                                                   1.0).to_dict()
+    except PolicyError as exc:  # as _residual: one line
+        raise ConfigError(str(exc)) from None
     scales = measure_objective_scales(specs, version, overrides, base["rule"], base["params"])
     return preference_config(args.preference_alpha, scales)
 

@@ -86,21 +86,17 @@ def measure_objective_scales(scenarios: list, version: int, overrides: dict | No
     every scenario: the per-objective scales of a run's balanced preference rewards (deterministic)."""
     import envs
     from agents.common.seeds import train_seeds
+    from agents.evaluate.metrics import rollout
     from agents.rules import RuleContext, make_rule, params_from_dict
-    from envs.vector_reward import reward_vector
+    from envs.vector_reward import reward_info_keys, reward_vector
 
     seen = []
     for j, scenario in enumerate(scenarios):
         core = envs.RationingCore(scenario, rows, overrides=overrides, version=version)
         policy = make_rule(rule, RuleContext(core), params_from_dict(rule, params))
-        obs = core.reset(train_seeds(rows, start=7000 + j * rows))
-        state, start = None, np.ones(rows, bool)
-        for _ in range(core.params.episode_steps):
-            action, state = policy.predict(obs, state, start)
-            start = np.zeros(rows, bool)
-            obs, _, _, _, info = core.step(action)
-            seen.append(reward_vector(info, version))
-    return objective_sizes(np.stack(seen))
+        ro = rollout(policy, core, train_seeds(rows, start=7000 + j * rows), keys=reward_info_keys(version))
+        seen.append(reward_vector(ro.series, version))  # (steps, rows, reward_dim)
+    return objective_sizes(np.concatenate(seen))
 
 
 class PreferenceRewards(VecEnvWrapper):
