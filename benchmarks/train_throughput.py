@@ -27,6 +27,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -172,8 +173,7 @@ def main() -> None:
     (ceiling, _), (batched, batched_share), (stacked, stacked_share) = best["ceiling"], best["batched"], best["stack"]
 
     def rounds(name: str) -> str:
-        r = sorted(paired[name])
-        return f"per round {' '.join(f'{x:.2f}' for x in paired[name])}, median {r[len(r) // 2]:.2f}"
+        return f"per round {' '.join(f'{x:.2f}' for x in paired[name])}, median {statistics.median(paired[name]):.2f}"
 
     print(f"batched RationingVecEnv : {batched:>9,.0f} env-steps/s  (env {100 * batched_share:.1f}% of wall time)")
     print(f"zero-cost VecEnv (SB3's ceiling): {ceiling:>9,.0f} env-steps/s; ratio {batched / ceiling:.2f} "
