@@ -107,16 +107,25 @@ def is_half_step32(e: np.float32) -> bool:
 
 
 @njit(**INLINE)
-def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
-    """``x ** e`` for an exponent with :func:`is_half_step32`: :func:`envs.arrays.power`'s float64
-    products of ``x`` and ``sqrt(x)`` rounded once, the same operations in the same order, without
+def half_step_magnitude(x64: np.float64, root: np.float64, e: np.float32) -> np.float64:
+    """``x ** |e|`` in float64 for an exponent with :func:`is_half_step32`, from ``x64`` and ``root`` =
+    ``sqrt(x64)``: :func:`envs.arrays.power`'s products, the same operations in the same order, without
     branches (so that a loop over tiers vectorises): each factor an exponent does not take is a
     multiplication by exactly 1.0, which leaves every float64 (zeros, infinities, NaN) as it is."""
     a = abs(e)
-    x64 = np.float64(x)
     r = x64 if a >= ONE else 1.0
     r = r * (x64 if a >= F32(2.0) else 1.0)
-    r = r * (np.sqrt(x64) if a - np.floor(a) == F32(0.5) else 1.0)
+    return r * (root if a - np.floor(a) == F32(0.5) else 1.0)
+
+
+@njit(**INLINE)
+def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
+    """``x ** e`` for an exponent with :func:`is_half_step32`: :func:`half_step_magnitude` (or its
+    reciprocal for a negative exponent) rounded once to float32, as :func:`envs.arrays.power` does.
+    Callers raising one ``x`` to two exponents share the ``sqrt`` through :func:`half_step_magnitude`;
+    callers whose exponents are all >= 0 skip the division the same way (same numbers)."""
+    x64 = np.float64(x)
+    r = half_step_magnitude(x64, np.sqrt(x64), e)
     return F32(1.0 / r if e < ZERO else r)
 
 

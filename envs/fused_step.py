@@ -38,6 +38,7 @@ from .fused_rows import (
     clipped_log_quota,
     collapse_row,
     fair_share,
+    half_step_magnitude,
     half_step_power32,
     is_half_step32,
     power32,
@@ -108,8 +109,10 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
     thr_exp, share_exp = c[_P.S_THR_EXP], c[_P.S_SHARE_EXP]
     half_step_admission = is_half_step32(thr_exp) and is_half_step32(share_exp)
     half_step_churn = True
+    churn_nonnegative = True  # then no churn power needs its reciprocal: the division is skipped
     for j in range(T):
         half_step_churn = half_step_churn and is_half_step32(tier[_P.T_CHURN_EXP, j])
+        churn_nonnegative = churn_nonnegative and tier[_P.T_CHURN_EXP, j] >= ZERO
     for i in range(n):
         ti = t[i]
         ws = (start_week + ti) % spw
@@ -202,9 +205,13 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             info[i, j], info[i, T + j], info[i, 2 * T + j] = demand, fresh, returning
             info[i, 18 * T + j], info[i, 19 * T + j], info[i, 20 * T + j] = q, share, at
         if half_step_admission:
-            for j in range(T):  # one sqrt per tier, loop vectorised
-                thr_power[j] = half_step_power32(zs[j], thr_exp)
-                zs[j] = half_step_power32(zs[j], share_exp)
+            for j in range(T):  # one sqrt per tier for both powers, loop vectorised
+                z64 = np.float64(zs[j])
+                root = np.sqrt(z64)
+                r = half_step_magnitude(z64, root, thr_exp)
+                thr_power[j] = F32(1.0 / r if thr_exp < ZERO else r)
+                r = half_step_magnitude(z64, root, share_exp)
+                zs[j] = F32(1.0 / r if share_exp < ZERO else r)
         else:
             for j in range(T):
                 thr_power[j] = power32(zs[j], thr_exp)
@@ -283,7 +290,11 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             le = latency_excess_a[i, j] + k_mem * (ex - latency_excess_a[i, j])
             frustration_a[i, j] = fr
             latency_excess_a[i, j] = le
-        if half_step_churn:
+        if half_step_churn and churn_nonnegative:
+            for j in range(T):
+                f64 = np.float64(frustration_a[i, j])
+                churn_power[j] = F32(half_step_magnitude(f64, np.sqrt(f64), tier[_P.T_CHURN_EXP, j]))
+        elif half_step_churn:
             for j in range(T):
                 churn_power[j] = half_step_power32(frustration_a[i, j], tier[_P.T_CHURN_EXP, j])
         else:

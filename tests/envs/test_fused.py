@@ -140,7 +140,7 @@ def test_power_kernels_equal_numpy_power_and_powf_within_one_ulp() -> None:
     from numba import njit
 
     from envs.arrays import HALF_STEP_EXPONENTS, is_half_step, power
-    from envs.fused_rows import half_step_power32, is_half_step32, power32
+    from envs.fused_rows import half_step_magnitude, half_step_power32, is_half_step32, power32
 
     @njit(error_model="numpy")  # as the compiled step's kernels
     def kernel(x, e):
@@ -172,10 +172,24 @@ def test_power_kernels_equal_numpy_power_and_powf_within_one_ulp() -> None:
             np.testing.assert_array_equal(want[~finite & ~np.isnan(powf)], powf[~finite & ~np.isnan(powf)])
     for e in [*HALF_STEP_EXPONENTS.tolist(), -1.0 / 1.2, 2.5, 0.25, -3.0, 2.0000002, -2.5]:
         assert is_half_step32(np.float32(e)) == bool(is_half_step(np.float32(e))), e
+    @njit(error_model="numpy")
+    def shared_root(x, e1, e2):  # the kernels' two powers of one base from one sqrt, as the admission's
+        out = np.empty((2, x.shape[0]), np.float32)
+        for i in range(x.shape[0]):
+            x64 = np.float64(x[i])
+            root = np.sqrt(x64)
+            for k, e in enumerate((e1, e2)):
+                r = half_step_magnitude(x64, root, e)
+                out[k, i] = np.float32(1.0 / r if e < 0 else r)
+        return out
+
     for e in HALF_STEP_EXPONENTS:  # the branch-free twin of power32 the kernels use for these exponents
         for values in (x, special):
             with np.errstate(all="ignore"):
                 np.testing.assert_array_equal(branch_free(values, np.float32(e)), power(values, e), err_msg=f"{e}")
+                pair = shared_root(values, np.float32(e), np.float32(-1.5))
+                np.testing.assert_array_equal(pair[0], power(values, e), err_msg=f"{e}")
+                np.testing.assert_array_equal(pair[1], power(values, -1.5))
     per_tier = np.asarray([1.0, 2.0, 1.5, -0.8], np.float32)  # per-column exponents, as the churn exponents
     grid = x[:4000].reshape(-1, 4)
     with np.errstate(all="ignore"):
