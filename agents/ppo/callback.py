@@ -36,16 +36,17 @@ def validation_scenarios(run_dir: Path, run: dict[str, Any]) -> dict[str, str]:
     return dict(zip(run["scenarios"], scenario_specs(run_dir, run)))
 
 
-def deterministic(model, run: dict[str, Any]):
+def deterministic(model, run: dict[str, Any], weights=None):
     """``core -> policy``: the model being trained behind the shared ``predict`` on one scenario's core
     (normalise, act, convert to environment actions; a residual run binds its rule to that scenario; a
-    preference run acts at the validation weighting, ``VALIDATION_WEIGHTS``)."""
+    preference run acts at ``weights``, by default ``VALIDATION_WEIGHTS``)."""
     from agents.ppo.residual import env_action_converter
     from agents.rules import RuleContext
     from agents.tradeoffs.preference import VALIDATION_WEIGHTS, append_weights
 
     vecnorm = model.get_env()
-    inputs = (lambda obs: append_weights(obs, VALIDATION_WEIGHTS)) if run.get("preference") else (lambda obs: obs)
+    w = VALIDATION_WEIGHTS if weights is None else tuple(weights)
+    inputs = (lambda obs: append_weights(obs, w)) if run.get("preference") else (lambda obs: obs)
 
     class Deterministic:
         def __init__(self, convert) -> None:
@@ -160,6 +161,11 @@ def make_callback(run_dir: Path, run: dict[str, Any], config: dict[str, Any], to
 
                 score, extra = constrained_score(deterministic(self.model, run), run, scenarios,
                                                  int(config["val_seeds"]), score)
+            elif (run.get("preference") or {}).get("selection_weights"):  # mean balanced return over weightings
+                from agents.tradeoffs.selection import preference_score
+
+                score, extra = preference_score(lambda w: deterministic(self.model, run, w), run, scenarios,
+                                                int(config["val_seeds"]))
             self.last_eval = score
             self.logger.record("eval/mean_return", score)
             for name, value in returns.items():

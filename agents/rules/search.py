@@ -38,7 +38,7 @@ class Evaluator:
     def __init__(self, rule: type[Rule], settings: Any) -> None:
         self.rule = rule
         self.s = settings
-        self.overrides = {"time": {"episode_days": settings.episode_days}} if settings.episode_days else None
+        self.overrides = tune_overrides(settings)
         self.contexts = [RuleContext(sc, self.overrides, version=getattr(settings, 'env_version', 1))
                          for sc in settings.scenarios]
         self._cores: dict[tuple[int, int], Any] = {}
@@ -98,6 +98,17 @@ class Evaluator:
 
 
 # ------------------------------------------------------------------ normalised space
+def tune_overrides(settings: Any) -> dict[str, Any] | None:
+    """The scenario overrides a tuning evaluates under: its episode length and reward weights, if set."""
+    out: dict[str, Any] = {}
+    if settings.episode_days:
+        out["time"] = {"episode_days": settings.episode_days}
+    weights = getattr(settings, "reward_weights", None)
+    if weights:
+        out["reward"] = {f"{o}_weight": float(w) for o, w in zip(("margin", "latency", "churn"), weights)}
+    return out or None
+
+
 def to_unit(dim: Dim, v: float) -> float:
     """A value of ``dim`` in [0, 1] (log scale for scale dims); values outside the range leave [0, 1]."""
     if dim.log:

@@ -112,6 +112,9 @@ class TuneSettings:
     """Rationing-v1 (the current world) or 0; the tuned file is per version (agents.rules.tuned_file_for)."""
     constraints: tuple[str, ...] = ()
     """``--constraint``: maximise the return minus a steep penalty per unit of relative violation."""
+    reward_weights: tuple[float, float, float] | None = None
+    """``--weights``: the reward's margin, latency and churn weights (None: the scenarios' own), e.g. a rule
+    tuned at one weighting of a preference front (``agents.tradeoffs.front --tuned-file``)."""
 
 
 class TuneError(ValueError):
@@ -265,6 +268,7 @@ def tune(rules: Sequence[str], settings: TuneSettings, out: str | Path = TUNED_F
         "git_commit": git_commit(),
         "best": best,
         **({"constraints": list(settings.constraints)} if settings.constraints else {}),
+        **({"reward_weights": list(settings.reward_weights)} if settings.reward_weights else {}),
         "rules": entries,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -337,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--constraint", action="append", default=[], metavar="TIER.METRIC>=X",
                     help="tune under a constraint (agents/tradeoffs/constraints.py), repeatable: the objective is the "
                          "return minus 1000 per unit of relative violation; needs --out")
+    ap.add_argument("--weights", default=None, metavar="margin=..,latency=..,churn=..",
+                    help="tune on the return at these reward weights (a direction, rescaled to sum to 3; an "
+                         "objective left out weighs 1); needs --out")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--bounds", action="store_true",
                     help="only list the tuned values of --out at a bound of their rule's space, then exit")
@@ -361,11 +368,21 @@ def main(argv: list[str] | None = None) -> int:
     from envs import ScenarioError
     from envs.trace import TraceError
 
+    weights = None
+    if a.weights is not None:
+        from agents.tradeoffs.preference import PreferenceError, parse_weights
+
+        try:
+            weights = parse_weights(a.weights)
+        except PreferenceError as exc:
+            ap.error(f"--weights: {exc}")
+        if a.out is None:
+            ap.error("--weights needs --out: the shipped tuned file holds the rules tuned at the scenarios' weights")
     settings = TuneSettings(scenarios=tuple(a.scenario or d.scenarios), seeds=a.seeds, check_seeds=a.check_seeds,
                             samples=a.samples, optimizer=a.optimizer, generations=a.generations,
                             popsize=a.popsize, sigma0=a.sigma0, polish=a.polish, passes=a.passes, grid=a.grid,
                             randomize=a.randomize, episode_days=a.days, rng_seed=a.rng_seed, env_version=a.env_version,
-                            constraints=tuple(a.constraint))
+                            constraints=tuple(a.constraint), reward_weights=weights)
     if a.constraint and a.out is None:
         ap.error("--constraint needs --out: the shipped tuned file holds the rules tuned without constraints")
     if a.out is None:

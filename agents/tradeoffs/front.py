@@ -6,13 +6,16 @@
 Evaluates, on one scenario and the same evaluation seeds (common random numbers):
 
 * the conditioned run (``train.py --preference``; its best checkpoint, or ``--checkpoint final``: the
-  best is chosen by validation at ``1,1,1`` alone, which favours a checkpoint that moved least) at
-  every weighting of ``--weights-grid N`` (the
+  best is chosen by the mean balanced return at the simplex's corners and centre, or, in runs made
+  before ``selection_weights``, by validation at ``1,1,1`` alone, which favours a checkpoint that moved
+  least) at every weighting of ``--weights-grid N`` (the
   points ``3 (i, j, k) / N`` with ``i + j + k = N`` on the simplex the run was trained on) and of
   each ``--weights margin=..,latency=..,churn=..``;
 * every ``--compare`` run folder and every run of ``--sweep DIR`` (``DIR/runs/*``): runs trained at
   one reward weighting each; the conditioned run is also evaluated at each of their weightings;
-* the tuned rules (``--rules``, default every tuned baseline).
+* the tuned rules (``--rules``, default every tuned baseline);
+* the rules of each ``--tuned-rules FILE`` (``python -m agents.tune --weights ... --out FILE``: rules tuned at
+  another weighting, the strongest rule there is at that weighting), labelled with the file's weights.
 
 Writes to ``--out``: ``front.csv`` (per point: margin, latency attainment, churned users, each with its
 95% CI, the return under the scenario's weights, Pareto flag over all points, and for a rule the
@@ -40,6 +43,10 @@ from agents.tradeoffs.preference import OBJECTIVES, WEIGHT_SUM, weights_label
 AXES = (("margin_usd", "margin_usd"), ("latency_attainment", "latency_attainment_all"),
         ("churned_users", "churned_users_all"), ("episode_return", "episode_return"))
 """(front column, evaluation metric): maximise margin and attainment, minimise churn."""
+
+
+RULE_KINDS = ("rule", "weighted-rule")
+"""Front rows of rules: the shipped tuned rules, and rules tuned at another weighting (``--tuned-rules``)."""
 
 
 class FrontError(ValueError):
@@ -95,17 +102,41 @@ def _runs(run: str, compare: list[str], sweep: str | None) -> tuple[dict[str, An
     return pref, others
 
 
+def _tuned_rules(files: list[str]) -> list[tuple[str, list[str], tuple[float, ...] | None]]:
+    """(file, its rules, its reward weights or None) of each ``--tuned-rules`` file."""
+    from agents.common.policy import PolicyError
+    from agents.rules import RULES
+    from agents.rules.tuned import read_tuned
+
+    out = []
+    for f in files:
+        if not Path(f).is_file():
+            raise FrontError(f"--tuned-rules {f!r}: no such file (make one with python -m agents.tune --out)")
+        try:
+            data = read_tuned(f)
+        except PolicyError as exc:
+            raise FrontError(f"--tuned-rules {f!r}: {exc}") from None
+        names = [r for r in data["rules"] if r in RULES]
+        if not names:
+            raise FrontError(f"--tuned-rules {f!r}: holds no rule (allowed: {', '.join(RULES)})")
+        w = data.get("reward_weights")
+        out.append((f, names, tuple(float(x) for x in w) if w else None))
+    return out
+
+
 def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], sweep: str | None, scenario: str,
             n_seeds: int, rules: list[str], progress: bool = False,
-            checkpoint: str = "best") -> tuple[list[dict], list[dict]]:
+            checkpoint: str = "best", tuned_rules: list[str] = ()) -> tuple[list[dict], list[dict]]:
     """(front rows, pair rows); see the module docstring. ``checkpoint``: which of the conditioned run's
-    checkpoints acts (``best``, the one its validation at ``1,1,1`` chose, or ``final``)."""
+    checkpoints acts (``best``, the one its model selection chose, or ``final``); ``tuned_rules``: tuned
+    files whose rules are added as points (kind ``weighted-rule``)."""
     from agents.evaluate.metrics import mean_ci
     from agents.evaluate.runner import run_evaluation
     from agents.rules import RuleContext
     from agents.sweep.front import pareto_flags
 
     pref, others = _runs(run, compare, sweep)
+    extra_rules = _tuned_rules(list(tuned_rules))
     scale = RuleContext(scenario, version=int(pref.get("env_version", 0))).params.reward_scale_usd
     extra = [run_weights(m) for m in others.values()]
     norm = [tuple(WEIGHT_SUM * v / sum(w) for v in w) for w in extra]
@@ -124,24 +155,28 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
     ev = run_evaluation(policies, [scenario], n_seeds, progress=progress, reference=False,
                         env_version=int(pref.get("env_version", 0)))
     cells = {c.spec.spec: c for c in ev.cells}
-    rows = []
-    for key, kind in [*((s, "preference") for s in spec.values()), *((str(p), "single") for p in others),
-                      *((r, "rule") for r in rules)]:
-        c = cells[key]
-        row: dict[str, Any] = {"policy": c.label, "kind": kind, "weights": ""}
-        if kind == "preference":
-            row["weights"] = weights_label(c.spec.weights)
-        elif kind == "single":
-            row["weights"] = weights_label(run_weights(others[Path(key)]))
+    weighted = []  # (cell, weights) of the rules tuned at other weightings, on the same seeds
+    for f, names, w in extra_rules:
+        ev_f = run_evaluation(names, [scenario], n_seeds, progress=progress, reference=False, tuned_file=f,
+                              env_version=int(pref.get("env_version", 0)))
+        weighted += [(c, w) for c in ev_f.cells]
+    def point(c, policy: str, kind: str, weights) -> dict[str, Any]:
+        row: dict[str, Any] = {"policy": policy, "kind": kind, "weights": weights_label(weights) if weights else ""}
         for col, metric in AXES:
             m, h = mean_ci(c.metrics[metric])
             row[col], row[f"{col}_ci95"] = float(m), float(h)
-        rows.append(row)
+        return row
+
+    rows = [point(cells[s], cells[s].label, "preference", cells[s].spec.weights) for s in spec.values()]
+    rows += [point(cells[str(p)], cells[str(p)].label, "single", run_weights(m)) for p, m in others.items()]
+    rows += [point(cells[r], cells[r].label, "rule", None) for r in rules]
+    rows += [point(c, f"{c.label} tuned at {weights_label(w) if w else 'the scenario weights'}", "weighted-rule", w)
+             for c, w in weighted]
     flags = pareto_flags([(r["margin_usd"], r["latency_attainment"], r["churned_users"]) for r in rows])
     prefs = [r for r in rows if r["kind"] == "preference"]
     for r, flag in zip(rows, flags):
         r["pareto"] = flag
-        if r["kind"] == "rule":  # the conditioned run's weightings that weakly dominate this rule's point
+        if r["kind"] in RULE_KINDS:  # the conditioned run's weightings that weakly dominate this rule's point
             dom = [p["weights"] for p in prefs if p["margin_usd"] >= r["margin_usd"]
                    and p["latency_attainment"] >= r["latency_attainment"] and p["churned_users"] <= r["churned_users"]]
             r["dominated_by"] = " ".join(dom)
@@ -174,7 +209,7 @@ def markdown(rows: list[dict], pairs: list[dict], title: str) -> str:
                    f"{r['margin_usd_ci95'] / 1e6:.3f} | {100 * r['latency_attainment']:.2f} ± "
                    f"{100 * r['latency_attainment_ci95']:.2f} | {r['churned_users']:,.0f} ± "
                    f"{r['churned_users_ci95']:,.0f} | {r['episode_return']:.1f} | {'yes' if r['pareto'] else ''} | "
-                   f"{r.get('dominated_by', '') or ('none' if r['kind'] == 'rule' else '')} |")
+                   f"{r.get('dominated_by', '') or ('none' if r['kind'] in RULE_KINDS else '')} |")
     if pairs:
         out += ["", "Return under each compared run's own weights (paired over seeds, 95% CI):", "",
                 "| run | weights | run | conditioned | difference | verdict | steps (run / conditioned) |",
@@ -196,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--rules", default="baselines", help="comma-separated rules, or 'baselines' (all tuned)")
+    ap.add_argument("--tuned-rules", action="append", default=[], metavar="FILE",
+                    help="a tuned-rules file (python -m agents.tune --weights ... --out FILE): its rules are points")
     ap.add_argument("--out", required=True)
     ap.add_argument("--checkpoint", choices=("best", "final"), default="best",
-                    help="the conditioned run's checkpoint: best (chosen by validation at 1,1,1) or final")
+                    help="the conditioned run's checkpoint: best (chosen by its model selection) or final")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
     import torch
@@ -221,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FrontError(f"--rules {bad[0]!r}: not a rule (allowed: baselines, {', '.join(RULES)})")
         weightings = simplex_grid(args.weights_grid) + [parse_weights(w) for w in args.weights]
         rows, pairs = compute(args.run, weightings, args.compare, args.sweep, args.scenario, args.seeds, rules,
-                              args.progress, args.checkpoint)
+                              args.progress, args.checkpoint, args.tuned_rules)
     except (FrontError, PreferenceError, PolicyError, EvaluateError, SeedError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -242,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FrontError", "compute", "main", "markdown", "run_weights", "simplex_grid", "weighted_return"]
+__all__ = ["RULE_KINDS", "FrontError", "compute", "main", "markdown", "run_weights", "simplex_grid", "weighted_return"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

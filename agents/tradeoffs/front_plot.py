@@ -9,14 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agents.tradeoffs.front import RULE_KINDS
+
 STYLE = {"preference": ("^", "tab:orange", "conditioned run at a weighting (m,l,c)"),
          "single": ("o", "tab:blue", "run trained at one weighting (m,l,c)"),
-         "rule": ("s", "dimgray", "tuned rule")}
+         "rule": ("s", "dimgray", "tuned rule"),
+         "weighted-rule": ("D", "tab:green", "rule tuned at one weighting (m,l,c)")}
 SHORT = {"preference": "conditioned", "single": "single"}
 
 
 def _name(r: dict[str, Any]) -> str:
-    return r["policy"] if r["kind"] == "rule" else f"{SHORT[r['kind']]} {r['weights']}"
+    return r["policy"] if r["kind"] in RULE_KINDS else f"{SHORT[r['kind']]} {r['weights']}"
 
 
 def group_labels(points: list[tuple[float, float, dict[str, Any]]], span: tuple[float, float]) -> list[tuple]:
@@ -35,7 +38,7 @@ def group_labels(points: list[tuple[float, float, dict[str, Any]]], span: tuple[
             out.append((g[0][0], g[0][1], _name(g[0][2])))
             continue
         counts = {k: sum(r["kind"] == k for _, _, r in g) for k in SHORT}
-        rules = [r["policy"] for _, _, r in g if r["kind"] == "rule"]
+        rules = [r["policy"] for _, _, r in g if r["kind"] in RULE_KINDS]
         parts = [f"{n} {SHORT[k]}" for k, n in counts.items() if n] + rules
         out.append((g[0][0], g[0][1], ", ".join(parts)))
     return out
@@ -66,7 +69,7 @@ def _panel(ax, rows: list[dict[str, Any]], key: str, unit: float, zoom: bool) ->
     """One panel; ``zoom``: limited to the learned policies' points (plus 20%), every point labelled alone."""
     inside = rows
     if zoom:
-        learned = [r for r in rows if r["kind"] != "rule"] or rows
+        learned = [r for r in rows if r["kind"] not in RULE_KINDS] or rows
         lo_x, hi_x = min(r[key] * unit for r in learned), max(r[key] * unit for r in learned)
         lo_y, hi_y = min(r["margin_usd"] / 1e6 for r in learned), max(r["margin_usd"] / 1e6 for r in learned)
         px, py = 0.2 * ((hi_x - lo_x) or abs(hi_x) * 1e-3 or 1.0), 0.2 * ((hi_y - lo_y) or abs(hi_y) * 1e-3 or 1.0)
@@ -83,8 +86,8 @@ def _panel(ax, rows: list[dict[str, Any]], key: str, unit: float, zoom: bool) ->
             ax.errorbar(x, y, xerr=[r[f"{key}_ci95"] * unit for r in sel],
                         yerr=[r["margin_usd_ci95"] / 1e6 for r in sel], fmt="none", ecolor=colour, alpha=0.25,
                         lw=0.8, capsize=0, zorder=1)
-        ax.scatter(x, y, marker=marker, c=colour, s=60 if kind != "rule" else 50, edgecolors="black",
-                   linewidths=0.5, label=legend, zorder=3 if kind != "rule" else 2)
+        ax.scatter(x, y, marker=marker, c=colour, s=60 if kind not in RULE_KINDS else 50, edgecolors="black",
+                   linewidths=0.5, label=legend, zorder=3 if kind not in RULE_KINDS else 2)
     front = [r for r in rows if r["pareto"]]
     ax.scatter([r[key] * unit for r in front], [r["margin_usd"] / 1e6 for r in front], s=170, facecolors="none",
                edgecolors="red", linewidths=1.1, zorder=4, label="Pareto-optimal in all three metrics")

@@ -20,9 +20,10 @@ they do not depend on the batch size and resume exactly (``state_arrays``).
 Wiring: ``train.py --preference`` records :func:`preference_config` in run.json and the checkpoint
 manifests (``preference``: objectives, Dirichlet alpha, the number of extra inputs; the manifest's
 ``obs_names`` stay the env's), :func:`wrap` puts the wrapper over the action parameterisation, and
-validation during training runs at :data:`VALIDATION_WEIGHTS`. ``agents.evaluate`` runs such a run at
-any weights (``PATH@margin=1,latency=0.5,churn=2``, :func:`parse_weights`); weights are direction
-only: they are rescaled to sum to 3, the simplex the policy was trained on.
+model selection during training scores the mean balanced return at :data:`SELECTION_WEIGHTS`.
+``agents.evaluate`` runs such a run at any weights (``PATH@margin=1,latency=0.5,churn=2``,
+:func:`parse_weights`); weights are direction only: they are rescaled to sum to 3, the simplex the
+policy was trained on.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ OBJECTIVES = ("margin", "latency", "churn")
 
 
 VALIDATION_WEIGHTS = (1.0, 1.0, 1.0)
-"""The weighting validation (model selection) and a plain evaluation use: the scenario's default reward."""
+"""The weighting a plain evaluation uses (the scenario's default reward), and the one validation (model
+selection) used in runs made before :data:`SELECTION_WEIGHTS`."""
+SELECTION_WEIGHTS = ((3.0, 0.0, 0.0), (0.0, 3.0, 0.0), (0.0, 0.0, 3.0), (1.0, 1.0, 1.0))
+"""The weightings a balanced preference run's model selection scores (the simplex's corners and its
+centre; :func:`agents.tradeoffs.selection.preference_score`). Recorded in run.json as
+``selection_weights``; runs made before it select at ``1,1,1`` alone and keep doing so when resumed."""
 WEIGHT_SUM = 3.0
 """Training draws weights summing to this; weights given at evaluation are rescaled to it."""
 
@@ -70,6 +76,15 @@ def preference_reward(vector: np.ndarray, weights: np.ndarray, scale_usd: float,
     if objective_scales is None:
         return out / scale_usd
     return out / np.maximum(w @ np.asarray(objective_scales, np.float64), 1e-12)
+
+
+def balanced_returns(vector_sums: np.ndarray, weights, objective_scales: list[float]) -> np.ndarray:
+    """Per-episode balanced return at fixed ``weights``: ``w . V / (w . s)`` of each episode's summed
+    vector reward ``V`` (episodes, reward_dim), the sum of the per-step rewards :func:`preference_reward`
+    gives at those weights (up to float rounding)."""
+    v = np.asarray(vector_sums, np.float64)
+    w = np.broadcast_to(np.asarray(weights, np.float64).reshape(1, len(OBJECTIVES)), (len(v), len(OBJECTIVES)))
+    return preference_reward(v, w, 1.0, objective_scales)
 
 
 def objective_sizes(vectors: np.ndarray) -> list[float]:
@@ -146,11 +161,13 @@ class PreferenceRewards(VecEnvWrapper):
 
 def preference_config(alpha: float, objective_scales: list[float] | None = None) -> dict[str, Any]:
     """What run.json and every checkpoint manifest record of a preference-conditioned run
-    (``objective_scales_usd``: :func:`measure_objective_scales`; absent in runs made before them)."""
-    out = {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
-           "validation_weights": list(VALIDATION_WEIGHTS)}
+    (``objective_scales_usd``: :func:`measure_objective_scales`; absent in runs made before them; with
+    them, ``selection_weights``: :data:`SELECTION_WEIGHTS`)."""
+    out: dict[str, Any] = {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
+                           "validation_weights": list(VALIDATION_WEIGHTS)}
     if objective_scales is not None:
         out["objective_scales_usd"] = [float(x) for x in objective_scales]
+        out["selection_weights"] = [list(w) for w in SELECTION_WEIGHTS]
     return out
 
 
@@ -232,7 +249,7 @@ class PreferencePolicy:
         return (action[0] if single else action), state
 
 
-__all__ = ["OBJECTIVES", "VALIDATION_WEIGHTS", "WEIGHT_SUM", "PreferenceError", "PreferencePolicy",
-           "PreferenceRewards", "append_weights", "draw_weights", "measure_objective_scales", "objective_sizes",
-           "parse_weights", "preference_config",
+__all__ = ["OBJECTIVES", "SELECTION_WEIGHTS", "VALIDATION_WEIGHTS", "WEIGHT_SUM", "PreferenceError",
+           "PreferencePolicy", "PreferenceRewards", "append_weights", "balanced_returns", "draw_weights",
+           "measure_objective_scales", "objective_sizes", "parse_weights", "preference_config",
            "preference_inputs", "preference_names", "preference_reward", "weights_label", "wrap"]

@@ -1,4 +1,5 @@
-"""Model selection of a constrained run: the validation return, minus a steep penalty for violations.
+"""Model selection of a constrained run (the validation return, minus a steep penalty for violations)
+and of a balanced preference-conditioned run (the mean balanced return over several weightings).
 
 A constrained run keeps as ``best`` the checkpoint with the highest *constrained score*: its mean
 validation return when every constraint is met on the validation seeds (mean over seeds, per
@@ -53,4 +54,36 @@ def constrained_score(policy_for, run: dict[str, Any], scenarios: dict[str, str]
     return score, {"return_mean": mean_return, "constraint_values": values, "feasible": penalty == 0.0}
 
 
-__all__ = ["VIOLATION_PENALTY", "constrained_score", "relative_violation"]
+def preference_score(policy_at, run: dict[str, Any], scenarios: dict[str, str],
+                     n_seeds: int) -> tuple[float, dict[str, Any]]:
+    """``(score, entry fields)`` of a preference-conditioned run: the mean, over the run's
+    ``selection_weights`` (:data:`agents.tradeoffs.preference.SELECTION_WEIGHTS`) and its scenarios, of
+    the mean balanced episode return on the validation seeds (:func:`~agents.tradeoffs.preference.balanced_returns`:
+    each weighting's return in units of the base rule's per-step size of what it weighs, so every
+    weighting counts alike; at ``1,1,1`` alone a selection favours the checkpoint that moved least).
+
+    ``policy_at(weights)(core)``: the policy acting at ``weights`` on that scenario's core. The entry
+    fields: ``selection`` (weights label -> mean balanced return, averaged over scenarios).
+    """
+    import envs
+    from agents.common.seeds import VALIDATION_SEED_BASE
+    from agents.evaluate.metrics import rollout
+    from agents.tradeoffs.preference import balanced_returns, weights_label
+    from envs.vector_reward import reward_info_keys, reward_vector
+
+    pref = run["preference"]
+    version = int(run.get("env_version", 0))
+    seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
+    per_weights: dict[str, float] = {}
+    for w in pref["selection_weights"]:
+        values = []
+        for spec in scenarios.values():
+            core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None, version=version)
+            ro = rollout(policy_at(w)(core), core, seeds, keys=reward_info_keys(version))
+            sums = reward_vector(ro.series, version).astype(np.float64).sum(axis=0)  # (seeds, reward_dim)
+            values.append(float(balanced_returns(sums, w, pref["objective_scales_usd"]).mean()))
+        per_weights[weights_label(w)] = float(np.mean(values))
+    return float(np.mean(list(per_weights.values()))), {"selection": per_weights}
+
+
+__all__ = ["VIOLATION_PENALTY", "constrained_score", "preference_score", "relative_violation"]

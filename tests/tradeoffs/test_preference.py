@@ -65,6 +65,17 @@ def test_balanced_rewards_have_one_size_at_every_weighting() -> None:
     np.testing.assert_allclose(reward, preference_reward(base.last_reward_vector, env.weights, 1e4, s), rtol=1e-6)
 
 
+def test_balanced_returns_are_the_summed_rewards_at_fixed_weights() -> None:
+    """An episode's balanced return (model selection) is the sum of its per-step preference rewards."""
+    from agents.tradeoffs.preference import balanced_returns
+
+    steps = np.random.default_rng(3).normal(size=(50, 2, 4)) * [8000.0, 60.0, 4000.0, 100.0]
+    s = [8450.0, 70.0, 3500.0]
+    for w in ((3.0, 0.0, 0.0), (0.5, 2.0, 0.5), (1.0, 1.0, 1.0)):
+        per_step = sum(preference_reward(v, np.tile(np.float64(w), (2, 1)), 1e4, s) for v in steps)
+        np.testing.assert_allclose(balanced_returns(steps.sum(axis=0), w, s), per_step, rtol=1e-12)
+
+
 def test_objective_scales_are_measured_on_the_rule_deterministically() -> None:
     from agents.ppo.residual import ResidualSpec
     from agents.rules import tuned_file_for

@@ -42,6 +42,8 @@ def test_run_records_preferences_and_acts_at_any_weights(pref_run: Path) -> None
     assert run["preference"]["inputs"] == 3 and run["preference"]["validation_weights"] == [1.0, 1.0, 1.0]
     scales = run["preference"]["objective_scales_usd"]  # balanced rewards: measured on the base rule
     assert len(scales) == 3 and all(x > 0 for x in scales)
+    assert run["preference"]["selection_weights"] == [[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0],
+                                                      [1.0, 1.0, 1.0]]
     ckpt = load_checkpoint(pointer(pref_run, "final"), with_optimizer=False)
     assert ckpt.manifest["preference"] == run["preference"]
     assert ckpt.manifest["obs_names"] == run["obs_names"] and not any("preference" in n for n in run["obs_names"])
@@ -63,6 +65,21 @@ def test_run_records_preferences_and_acts_at_any_weights(pref_run: Path) -> None
     bound = load_run_policy(pref_run).for_scenario(RuleContext(core))
     given = np.concatenate([obs, np.tile(np.float32([3, 0, 0]), (4, 1))], axis=1)  # weights already appended
     np.testing.assert_array_equal(bound.at_weights((3.0, 0.0, 0.0)).predict(obs)[0], bound.predict(given)[0])
+
+
+def test_selection_scores_every_selection_weighting(pref_run: Path) -> None:
+    """Model selection of a balanced run: the score is the mean balanced return over the corners and the
+    centre, each recorded; the best checkpoint is the one with the highest such score."""
+    history = [json.loads(line) for line in (pref_run / "eval_history.jsonl").read_text().splitlines()]
+    assert history
+    for entry in history:
+        sel = entry["selection"]
+        assert list(sel) == ["m3,l0,c0", "m0,l3,c0", "m0,l0,c3", "m1,l1,c1"]
+        assert entry["score"] == pytest.approx(np.mean(list(sel.values())))
+        # the margin corner earns, the penalty corners pay: one step of each is about its scale
+        assert sel["m3,l0,c0"] > 0 > sel["m0,l3,c0"] and sel["m0,l0,c3"] < 0
+    best = load_checkpoint(pointer(pref_run, "best"), with_optimizer=False)
+    assert best.manifest["score"] == pytest.approx(max(e["score"] for e in history))
 
 
 def test_evaluate_at_weights_and_refusals(pref_run: Path, tmp_path: Path, one_line_error) -> None:
@@ -134,7 +151,20 @@ def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path:
     assert "not trained with --preference" in err
     assert "--weights-grid 0" in one_line_error(front, ["--run", str(pref_run), "--weights-grid", "0", "--out",
                                                         str(tmp_path / "g")])
-    final = tmp_path / "front-final"  # the final checkpoint acts instead of the one validation at 1,1,1 chose
+    from agents.rules.tune import main as tune
+
+    tuned = tmp_path / "margin.json"  # a rule tuned at another weighting is a point of its own
+    assert tune(["--rule", "static", "--scenario", "default", "--days", "0.25", "--seeds", "1", "--check-seeds", "1",
+                 "--samples", "2", "--generations", "1", "--popsize", "2", "--polish", "0", "--jobs", "1",
+                 "--weights", "margin=1,latency=0,churn=0", "--out", str(tuned), "--no-progress"]) == 0
+    with_rules = tmp_path / "front-rules"
+    assert front(["--run", str(pref_run), "--weights-grid", "1", "--seeds", "1", "--rules", "static", "--tuned-rules",
+                  str(tuned), "--out", str(with_rules), "--no-progress"]) == 0
+    last = json.loads((with_rules / "front.json").read_text())["rows"][-1]
+    assert last["kind"] == "weighted-rule" and last["policy"] == "static tuned at m3,l0,c0" and "dominated_by" in last
+    assert "no such file" in one_line_error(front, ["--run", str(pref_run), "--tuned-rules", str(tmp_path / "no.json"),
+                                                     "--out", str(tmp_path / "h")])
+    final = tmp_path / "front-final"  # the final checkpoint acts instead of the one its model selection chose
     assert front(["--run", str(pref_run), "--checkpoint", "final", "--weights-grid", "1", "--seeds", "1", "--rules",
                   "static", "--out", str(final), "--no-progress"]) == 0
     rows = json.loads((final / "front.json").read_text())["rows"]
