@@ -170,7 +170,7 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
     rows = [point(cells[s], cells[s].label, "preference", cells[s].spec.weights) for s in spec.values()]
     rows += [point(cells[str(p)], cells[str(p)].label, "single", run_weights(m)) for p, m in others.items()]
     rows += [point(cells[r], cells[r].label, "rule", None) for r in rules]
-    rows += [point(c, f"{c.label} tuned at {weights_label(w) if w else 'the scenario weights'}", "weighted-rule", w)
+    rows += [point(c, f"{c.label} [{weights_label(w) if w else 'scenario weights'}]", "weighted-rule", w)
              for c, w in weighted]
     flags = pareto_flags([(r["margin_usd"], r["latency_attainment"], r["churned_users"]) for r in rows])
     prefs = [r for r in rows if r["kind"] == "preference"]

@@ -161,7 +161,7 @@ def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path:
     assert front(["--run", str(pref_run), "--weights-grid", "1", "--seeds", "1", "--rules", "static", "--tuned-rules",
                   str(tuned), "--out", str(with_rules), "--no-progress"]) == 0
     last = json.loads((with_rules / "front.json").read_text())["rows"][-1]
-    assert last["kind"] == "weighted-rule" and last["policy"] == "static tuned at m3,l0,c0" and "dominated_by" in last
+    assert last["kind"] == "weighted-rule" and last["policy"] == "static [m3,l0,c0]" and "dominated_by" in last
     assert "no such file" in one_line_error(front, ["--run", str(pref_run), "--tuned-rules", str(tmp_path / "no.json"),
                                                      "--out", str(tmp_path / "h")])
     final = tmp_path / "front-final"  # the final checkpoint acts instead of the one its model selection chose
