@@ -163,14 +163,13 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         constraints = parse_constraints(args.constraint, core.tier_names)
     except ConstraintError as exc:
         raise ConfigError(str(exc)) from None
-    if (constraints or args.preference) and hp.twin_baseline:
-        what = "--constraint" if constraints else "--preference"
+    if constraints and hp.twin_baseline:  # a preference run weights its twin's reward like its own row's
         if parse_hp(args.hp).get("twin_baseline"):  # asked for explicitly: refuse
-            raise ConfigError(f"{what} with twin_baseline = true: the twin's reward is the plain scalar one, not "
-                              f"the {'shaped' if constraints else 'weighted'} reward; drop --hp twin_baseline=true")
+            raise ConfigError("--constraint with twin_baseline = true: the twin's reward is the plain scalar one, "
+                              "not the shaped reward; drop --hp twin_baseline=true")
         hp = hp.model_copy(update={"twin_baseline": False})  # the file's default: switch it off and say so
         if notes is not None:
-            notes.append(f"note: {what}: twin_baseline off (the rule twin's reward is the plain scalar one)")
+            notes.append("note: --constraint: twin_baseline off (the rule twin's reward is the plain scalar one)")
     _check_preference(args)
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)

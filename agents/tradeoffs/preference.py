@@ -115,7 +115,11 @@ def measure_objective_scales(scenarios: list, version: int, overrides: dict | No
 
 
 class PreferenceRewards(VecEnvWrapper):
-    """Per-episode weights in the observation (appended) and the reward they weight."""
+    """Per-episode weights in the observation (appended) and the reward they weight.
+
+    Over a rule twin (:class:`agents.ppo.twin.RuleTwinBaseline`, ``twin_baseline``) each row is rewarded
+    its own weighted reward minus its twin's at the same weights: the twin's reward does not depend on
+    the policy, so every weighting's best policy is unchanged, and the world's draws cancel."""
 
     def __init__(self, venv: VecEnv, seed: int, alpha: float = 1.0,
                  objective_scales: list[float] | None = None) -> None:
@@ -141,8 +145,11 @@ class PreferenceRewards(VecEnvWrapper):
         base = self.venv
         while not hasattr(base, "last_reward_vector"):
             base = base.venv
-        reward = preference_reward(base.last_reward_vector, self.weights, base.core.params.reward_scale_usd,
-                                   self.objective_scales)
+        scale = base.core.params.reward_scale_usd
+        reward = preference_reward(base.last_reward_vector, self.weights, scale, self.objective_scales)
+        twin = getattr(self.venv, "twin", None)  # a rule twin below (agents.ppo.twin): its reward at the same weights
+        if twin is not None:
+            reward = reward - preference_reward(twin.last_reward_vector, self.weights, scale, self.objective_scales)
         for k in np.flatnonzero(done):  # the ended episode's last observation keeps its weights
             if "terminal_observation" in infos[k]:
                 infos[k]["terminal_observation"] = np.concatenate([infos[k]["terminal_observation"], self.weights[k]])

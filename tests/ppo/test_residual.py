@@ -176,18 +176,20 @@ def test_residual_rule_from_another_tuned_file(tmp_path: Path) -> None:
     assert run["residual"]["rule"] == "fair-share" and run["residual"]["params"] == params
 
 
-@pytest.mark.parametrize("flag", ["constraint", "preference"])
-def test_the_default_twin_is_switched_off_for_constrained_and_preference_runs(flag: str, tmp_path: Path) -> None:
-    """The shipped file sets twin_baseline: true; a constrained or preference run turns it off and says so."""
+def test_the_default_twin_is_switched_off_for_constrained_runs_and_kept_for_preference_runs(tmp_path: Path) -> None:
+    """The shipped file sets twin_baseline: true; a constrained run turns it off and says so (the twin's reward
+    is the plain scalar one); a preference run keeps it (its twin's reward is weighted like its row's)."""
     from agents.ppo.config import TrainArgs
     from agents.ppo.run_folder import new_run
 
-    extra = ({"constraint": ["enterprise.latency_attainment>=0.98"]} if flag == "constraint"
-             else {"preference": True})
+    limit = {"constraint": ["enterprise.latency_attainment>=0.98"]}
     notes: list[str] = []
-    _, run = new_run(TrainArgs(scenario=["default"], output=str(tmp_path), run_name="r", **extra), notes)
+    _, run = new_run(TrainArgs(scenario=["default"], output=str(tmp_path), run_name="r", **limit), notes)
     assert run["hyperparams"]["twin_baseline"] is False
     assert any("twin_baseline off" in n for n in notes)
     with pytest.raises(ConfigError, match="drop --hp twin_baseline=true"):
         new_run(TrainArgs(scenario=["default"], output=str(tmp_path), run_name="r2", hp=["twin_baseline=true"],
-                          **extra))
+                          **limit))
+    notes = []
+    _, run = new_run(TrainArgs(scenario=["default"], output=str(tmp_path), run_name="p", preference=True), notes)
+    assert run["hyperparams"]["twin_baseline"] is True and not any("twin" in n for n in notes)

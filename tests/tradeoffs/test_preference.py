@@ -65,6 +65,34 @@ def test_balanced_rewards_have_one_size_at_every_weighting() -> None:
     np.testing.assert_allclose(reward, preference_reward(base.last_reward_vector, env.weights, 1e4, s), rtol=1e-6)
 
 
+def test_over_a_rule_twin_each_row_earns_its_weighted_reward_minus_its_twins() -> None:
+    """Common random numbers at every weighting: a row that acts as its twin earns exactly 0; otherwise the
+    difference of the two rows' rewards at the row's own weights."""
+    from agents.ppo.twin import RuleTwinBaseline
+
+    def stack():
+        base = RationingVecEnv(3, scenario="default", seed=2, overrides=SHORT, version=1)
+        twin = RationingVecEnv(3, scenario="default", seed=2, overrides=SHORT, version=1)
+        def hold(corrections, obs):  # the twin's rule: hold the quotas
+            return np.zeros((3, 6), np.float32)
+
+        return base, twin, PreferenceRewards(RuleTwinBaseline(base, twin, hold), seed=7,
+                                             objective_scales=[8e3, 70.0, 4e3])
+
+    base, twin, env = stack()
+    env.reset()
+    for _ in range(3):
+        _, reward, _, _ = env.step(np.zeros((3, 6), np.float32))
+        np.testing.assert_array_equal(reward, np.zeros(3, np.float32))
+    base, twin, env = stack()
+    env.reset()
+    _, reward, _, _ = env.step(np.full((3, 6), 0.7, np.float32))
+    w, s = env.weights, [8e3, 70.0, 4e3]
+    want = preference_reward(base.last_reward_vector, w, 1e4, s) - preference_reward(twin.last_reward_vector, w, 1e4, s)
+    np.testing.assert_allclose(reward, want, rtol=1e-6)
+    assert np.all(reward != 0)
+
+
 def test_balanced_returns_are_the_summed_rewards_at_fixed_weights() -> None:
     """An episode's balanced return (model selection) is the sum of its per-step preference rewards."""
     from agents.tradeoffs.preference import balanced_returns

@@ -107,8 +107,15 @@ def test_resume_after_kill_gives_the_same_weights(pref_run: Path, tmp_path: Path
     assert _sha(final) == _sha(pointer(pref_run, "final") / "policy.safetensors")
 
 
+def test_a_preference_run_keeps_its_rule_twin(tmp_path: Path) -> None:
+    """With ``twin_baseline`` a conditioned run trains on its weighted reward minus its twin's (same weights)."""
+    assert _train("--output", str(tmp_path), "--run-name", "t", *ARGS, "--hp", "twin_baseline=true",
+                  "--timesteps", "4096").returncode == 0
+    run = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run["hyperparams"]["twin_baseline"] is True and run["preference"]["inputs"] == 3
+
+
 @pytest.mark.parametrize("extra, message", [
-    (["--hp", "twin_baseline=true"], "twin_baseline = true"),
     (["--constraint", "free.churn_per_month<=0.05"], "--preference with --constraint"),
     (["--latency-weight", "2"], "--preference with --latency-weight"),
     (["--preference-alpha", "0"], "--preference-alpha = 0.0"),
