@@ -113,8 +113,7 @@ class TuneSettings:
     constraints: tuple[str, ...] = ()
     """``--constraint``: maximise the return minus a steep penalty per unit of relative violation."""
     reward_weights: tuple[float, float, float] | None = None
-    """``--weights``: the reward's margin, latency and churn weights (None: the scenarios' own), e.g. a rule
-    tuned at one weighting of a preference front (``agents.tradeoffs.front --tuned-file``)."""
+    """``--weights``: margin, latency, churn reward weights (None: the scenarios'); ``front --tuned-rules``."""
 
 
 class TuneError(ValueError):
@@ -286,15 +285,6 @@ def _summary_line(name: str, e: dict[str, Any]) -> str:
             + (f"; at a bound: {', '.join(e['at_bound'])}" if e.get("at_bound") else ""))
 
 
-def _check_constraints(settings: TuneSettings) -> None:
-    from agents.tradeoffs.constraints import ConstraintError, parse_constraints
-
-    try:
-        parse_constraints(list(settings.constraints), RuleContext(settings.scenarios[0]).tier_names)
-    except ConstraintError as exc:
-        raise TuneError(str(exc)) from None
-
-
 def _print_bounds(path: str) -> int:
     """Print, per rule of the tuned file, the tuned coordinates at a bound of its current ``space``."""
     try:
@@ -365,26 +355,23 @@ def main(argv: list[str] | None = None) -> int:
         if r not in RULES:
             ap.error(f"unknown rule {r!r} (rules: {', '.join(RULES)})")
     from agents.common.files import FileRefused
+    from agents.tradeoffs.constraints import ConstraintError, parse_constraints
+    from agents.tradeoffs.preference import PreferenceError, parse_weights
     from envs import ScenarioError
     from envs.trace import TraceError
 
-    weights = None
-    if a.weights is not None:
-        from agents.tradeoffs.preference import PreferenceError, parse_weights
-
-        try:
-            weights = parse_weights(a.weights)
-        except PreferenceError as exc:
-            ap.error(f"--weights: {exc}")
-        if a.out is None:
-            ap.error("--weights needs --out: the shipped tuned file holds the rules tuned at the scenarios' weights")
+    try:
+        weights = None if a.weights is None else parse_weights(a.weights)
+    except PreferenceError as exc:
+        ap.error(f"--weights: {exc}")
+    if (a.constraint or weights) and a.out is None:
+        ap.error(f"{'--constraint' if a.constraint else '--weights'} needs --out: the shipped tuned file holds the "
+                 "rules tuned at the scenarios' weights without constraints")
     settings = TuneSettings(scenarios=tuple(a.scenario or d.scenarios), seeds=a.seeds, check_seeds=a.check_seeds,
                             samples=a.samples, optimizer=a.optimizer, generations=a.generations,
                             popsize=a.popsize, sigma0=a.sigma0, polish=a.polish, passes=a.passes, grid=a.grid,
                             randomize=a.randomize, episode_days=a.days, rng_seed=a.rng_seed, env_version=a.env_version,
                             constraints=tuple(a.constraint), reward_weights=weights)
-    if a.constraint and a.out is None:
-        ap.error("--constraint needs --out: the shipped tuned file holds the rules tuned without constraints")
     if a.out is None:
         a.out = str(tuned_file_for(a.env_version))
     try:
@@ -392,12 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             RuleContext(sc, {"time": {"episode_days": a.days}} if a.days is not None else None, version=a.env_version)
         train_seeds(settings.seeds, 0)
         train_seeds(settings.check_seeds, CHECK_SEED_START)
-        _check_constraints(settings)
+        parse_constraints(list(settings.constraints), RuleContext(settings.scenarios[0]).tier_names)
         if Path(a.out).is_dir() or not Path(a.out).parent.is_dir():
             raise TuneError(f"--out {a.out!r}: must be a file path in an existing folder")
         t0 = time.perf_counter()
         data = tune(rules, settings, a.out, jobs=a.jobs, progress=a.progress)
-    except (ScenarioError, SeedError, RuleError, TuneError, PolicyError, TraceError, FileRefused) as exc:
+    except (ScenarioError, SeedError, RuleError, TuneError, PolicyError, TraceError, FileRefused,
+            ConstraintError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out} in {time.perf_counter() - t0:.0f} s; best on the training scenarios: {data['best']}")

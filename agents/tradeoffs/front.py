@@ -38,15 +38,12 @@ from typing import Any
 import numpy as np
 
 from agents.common.cli import OneLineParser
+from agents.tradeoffs.front_plot import RULE_KINDS, plot
 from agents.tradeoffs.preference import OBJECTIVES, WEIGHT_SUM, weights_label
 
 AXES = (("margin_usd", "margin_usd"), ("latency_attainment", "latency_attainment_all"),
         ("churned_users", "churned_users_all"), ("episode_return", "episode_return"))
 """(front column, evaluation metric): maximise margin and attainment, minimise churn."""
-
-
-RULE_KINDS = ("rule", "weighted-rule")
-"""Front rows of rules: the shipped tuned rules, and rules tuned at another weighting (``--tuned-rules``)."""
 
 
 class FrontError(ValueError):
@@ -262,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
     except (FrontError, PreferenceError, PolicyError, EvaluateError, SeedError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from agents.tradeoffs.front_plot import plot
-
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "front.csv", rows)
     if pairs:
@@ -279,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["RULE_KINDS", "FrontError", "compute", "main", "markdown", "run_weights", "simplex_grid", "weighted_return"]
+__all__ = ["FrontError", "compute", "main", "markdown", "run_weights", "simplex_grid", "weighted_return"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.tradeoffs.front import RULE_KINDS
-
 STYLE = {"preference": ("^", "tab:orange", "conditioned run at a weighting (m,l,c)"),
          "single": ("o", "tab:blue", "run trained at one weighting (m,l,c)"),
          "rule": ("s", "dimgray", "tuned rule"),
          "weighted-rule": ("D", "tab:green", "rule tuned at one weighting (m,l,c)")}
+RULE_KINDS = ("rule", "weighted-rule")
+"""Front rows of rules: the shipped tuned rules, and rules tuned at another weighting (``--tuned-rules``)."""
 SHORT = {"preference": "conditioned", "single": "single"}
 
 
@@ -122,4 +122,4 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["group_labels", "plot"]
+__all__ = ["RULE_KINDS", "group_labels", "plot"]
