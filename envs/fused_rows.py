@@ -119,14 +119,21 @@ def half_step_magnitude(x64: np.float64, root: np.float64, e: np.float32) -> np.
 
 
 @njit(**INLINE)
-def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
-    """``x ** e`` for an exponent with :func:`is_half_step32`: :func:`half_step_magnitude` (or its
-    reciprocal for a negative exponent) rounded once to float32, as :func:`envs.arrays.power` does.
-    Callers raising one ``x`` to two exponents share the ``sqrt`` through :func:`half_step_magnitude`;
-    callers whose exponents are all >= 0 skip the division the same way (same numbers)."""
-    x64 = np.float64(x)
-    r = half_step_magnitude(x64, np.sqrt(x64), e)
+def half_step_power_from_root(x64: np.float64, root: np.float64, e: np.float32) -> np.float32:
+    """``x ** e`` for an exponent with :func:`is_half_step32`, given ``root`` = ``sqrt(x64)``:
+    :func:`half_step_magnitude` (or its reciprocal for a negative exponent) rounded once to float32,
+    as :func:`envs.arrays.power` does. Callers raising one ``x`` to two exponents share the ``sqrt``;
+    callers whose exponents are all >= 0 round :func:`half_step_magnitude` themselves and skip the
+    division (same numbers)."""
+    r = half_step_magnitude(x64, root, e)
     return F32(1.0 / r if e < ZERO else r)
+
+
+@njit(**INLINE)
+def half_step_power32(x: np.float32, e: np.float32) -> np.float32:
+    """``x ** e`` for an exponent with :func:`is_half_step32` (:func:`half_step_power_from_root`)."""
+    x64 = np.float64(x)
+    return half_step_power_from_root(x64, np.sqrt(x64), e)
 
 
 @njit(**INLINE)

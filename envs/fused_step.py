@@ -40,6 +40,7 @@ from .fused_rows import (
     fair_share,
     half_step_magnitude,
     half_step_power32,
+    half_step_power_from_root,
     is_half_step32,
     power32,
     row_dot,
@@ -208,10 +209,8 @@ def step_rows(fp, t, keys, scales, outage, degraded, burst_gpus, pipeline, overl
             for j in range(T):  # one sqrt per tier for both powers, loop vectorised
                 z64 = np.float64(zs[j])
                 root = np.sqrt(z64)
-                r = half_step_magnitude(z64, root, thr_exp)
-                thr_power[j] = F32(1.0 / r if thr_exp < ZERO else r)
-                r = half_step_magnitude(z64, root, share_exp)
-                zs[j] = F32(1.0 / r if share_exp < ZERO else r)
+                thr_power[j] = half_step_power_from_root(z64, root, thr_exp)
+                zs[j] = half_step_power_from_root(z64, root, share_exp)
         else:
             for j in range(T):
                 thr_power[j] = power32(zs[j], thr_exp)
