@@ -100,12 +100,14 @@ class Evaluator:
 # ------------------------------------------------------------------ normalised space
 def tune_overrides(settings: Any) -> dict[str, Any] | None:
     """The scenario overrides a tuning evaluates under: its episode length and reward weights, if set."""
+    from agents.tradeoffs.preference import OBJECTIVES
+
     out: dict[str, Any] = {}
     if settings.episode_days:
         out["time"] = {"episode_days": settings.episode_days}
     weights = getattr(settings, "reward_weights", None)
     if weights:
-        out["reward"] = {f"{o}_weight": float(w) for o, w in zip(("margin", "latency", "churn"), weights)}
+        out["reward"] = {f"{o}_weight": float(w) for o, w in zip(OBJECTIVES, weights)}
     return out or None
 
 

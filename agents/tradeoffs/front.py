@@ -157,6 +157,7 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
         ev_f = run_evaluation(names, [scenario], n_seeds, progress=progress, reference=False, tuned_file=f,
                               env_version=int(pref.get("env_version", 0)))
         weighted += [(c, w) for c in ev_f.cells]
+
     def point(c, policy: str, kind: str, weights) -> dict[str, Any]:
         row: dict[str, Any] = {"policy": policy, "kind": kind, "weights": weights_label(weights) if weights else ""}
         for col, metric in AXES:

@@ -74,15 +74,14 @@ def preference_score(policy_at, run: dict[str, Any], scenarios: dict[str, str],
     pref = run["preference"]
     version = int(run.get("env_version", 0))
     seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
-    per_weights: dict[str, float] = {}
-    for w in pref["selection_weights"]:
-        values = []
-        for spec in scenarios.values():
-            core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None, version=version)
+    values: dict[str, list[float]] = {weights_label(w): [] for w in pref["selection_weights"]}
+    for spec in scenarios.values():
+        core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None, version=version)
+        for w in pref["selection_weights"]:  # each rollout resets the core to the validation seeds
             ro = rollout(policy_at(w)(core), core, seeds, keys=reward_info_keys(version))
             sums = reward_vector(ro.series, version).astype(np.float64).sum(axis=0)  # (seeds, reward_dim)
-            values.append(float(balanced_returns(sums, w, pref["objective_scales_usd"]).mean()))
-        per_weights[weights_label(w)] = float(np.mean(values))
+            values[weights_label(w)].append(float(balanced_returns(sums, w, pref["objective_scales_usd"]).mean()))
+    per_weights = {label: float(np.mean(v)) for label, v in values.items()}
     return float(np.mean(list(per_weights.values()))), {"selection": per_weights}
 
 
