@@ -53,8 +53,10 @@ def deterministic(model, run: dict[str, Any], weights=None):
             self.convert = convert
 
         def predict(self, obs, state=None, episode_start=None, deterministic=True):
-            action, _ = model.predict(vecnorm.normalize_obs(inputs(obs)), deterministic=True)
-            return self.convert(action, obs), state
+            x = inputs(obs)
+            action, _ = model.predict(vecnorm.normalize_obs(x), deterministic=True)
+            weights = x[:, -len(w):] if run.get("preference") else None  # a rule family's base reads them
+            return self.convert(action, obs, weights), state
 
     def policy_for(core) -> Deterministic:
         return Deterministic(env_action_converter(run, RuleContext(core)))

@@ -42,6 +42,10 @@ class PPOHyperparams(BaseModel):
     residual_tuned_file: str | None = None
     """With ``residual``: the tuned-rules file the rule and its parameters come from (default: the shipped one
     of the env version); e.g. rules tuned under a run's constraints (``agents.tune --constraint --out``)."""
+    residual_family: list[str] | None = None
+    """With ``residual`` and ``--preference``: tuned files of the rule at several weightings (``agents.tune
+    --weights ... --out FILE``, the simplex's corners among them); the base is their blend at each row's
+    weights (agents/tradeoffs/family.py). Replaces ``residual_tuned_file``."""
     residual_log_range: Annotated[float, Field(gt=0.0, le=5.0)] = 1.0
     """With ``residual``: a correction of +-1 multiplies the rule's target by exp(+-residual_log_range)."""
     twin_baseline: bool = False
@@ -141,6 +145,12 @@ def validate_hyperparams(merged: dict[str, Any], source: str = "run.json") -> PP
     if hp.twin_baseline and hp.action_parameterisation != "residual":
         raise ConfigError("twin_baseline = true needs action_parameterisation: residual (the twin follows its "
                           "rule); with another parameterisation set twin_baseline=false")
+    if hp.residual_family is not None and hp.action_parameterisation != "residual":
+        raise ConfigError("residual_family needs action_parameterisation: residual (the family is the base the "
+                          "network corrects)")
+    if hp.residual_family is not None and hp.residual_tuned_file is not None:
+        raise ConfigError("residual_family with residual_tuned_file: the family's files hold the parameters; "
+                          "give one or the other")
     if hp.action_parameterisation == "residual" and hp.warm_start not in ("none", "best", hp.residual_rule):
         raise ConfigError(f"warm_start = {hp.warm_start!r}: a residual run warm-starts from its own rule "
                           f"(residual_rule = {hp.residual_rule!r}); use warm_start: best or none")

@@ -93,8 +93,11 @@ def _residual(hp, version: int, core) -> dict[str, Any] | None:
     from agents.rules import RuleContext, tuned_file_for
 
     try:
-        spec = ResidualSpec.from_tuned(hp.residual_rule, hp.residual_tuned_file or tuned_file_for(version),
-                                       hp.residual_log_range)
+        if hp.residual_family is not None:
+            spec = ResidualSpec.from_family(hp.residual_rule, hp.residual_family, hp.residual_log_range)
+        else:
+            spec = ResidualSpec.from_tuned(hp.residual_rule, hp.residual_tuned_file or tuned_file_for(version),
+                                           hp.residual_log_range)
         spec.bind(RuleContext(core))
     except PolicyError as exc:
         raise ConfigError(str(exc)) from None
@@ -171,6 +174,9 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         if notes is not None:
             notes.append("note: --constraint: twin_baseline off (the rule twin's reward is the plain scalar one)")
     _check_preference(args)
+    if hp.residual_family is not None and not args.preference:
+        raise ConfigError("residual_family needs --preference (the family's base depends on the weights, which "
+                          "only a preference-conditioned run draws)")
     for n, s in zip(names[1:], specs[1:]):
         other = envs.RationingCore(s, 1, overrides=overrides, version=v)
         if ActionLayout.from_params(other.params) != layout or other.obs_names != core.obs_names:

@@ -139,7 +139,8 @@ class PPOPolicy:
 
             raise PolicyError(f"policy {self.name!r} corrects the rule {self.residual.rule!r}, which reads the "
                               "scenario: bind it first with policy.for_scenario(RuleContext(...))")
-        actions = self._convert(actions, obs.reshape(1, -1) if single else obs)
+        weights = inputs[:, len(self.obs_names):] if self.preference_inputs else None  # a rule family reads them
+        actions = self._convert(actions, obs.reshape(1, -1) if single else obs, weights)
         return (actions[0] if single else actions), state
 
     def for_scenario(self, context) -> PPOPolicy:

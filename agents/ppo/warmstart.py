@@ -42,6 +42,20 @@ class Demonstrations:
     """Mean undiscounted episode return of the rule on these rollouts."""
 
 
+class _FamilyBase:
+    """A rule family's base (zero corrections) at fixed per-row weights, behind the rules' ``predict``."""
+
+    def __init__(self, residual: dict, core, weights: np.ndarray | None) -> None:
+        from agents.ppo.residual import ResidualSpec
+
+        self.bound = ResidualSpec.from_dict(residual).bind(RuleContext(core))
+        self.weights = weights
+        self.zero = np.zeros((core.num_envs, core.n_tiers))
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return self.bound.env_action(self.zero, obs, self.weights), state
+
+
 def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.ndarray:
     log_m = np.log(multiplier)
     t = np.where(log_m < 0.0, log_m / -np.log(layout.quota_min), log_m / np.log(layout.quota_max))
@@ -50,13 +64,16 @@ def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.
 
 def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, gamma: float, randomize: bool,
             overrides: dict | None, layout: ActionLayout, version: int = 0,
-            preference: dict | None = None, params: dict | None = None) -> Demonstrations:
+            preference: dict | None = None, params: dict | None = None,
+            family: dict | None = None) -> Demonstrations:
     """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail).
 
     ``preference`` (a ``--preference`` run's record): each rollout draws weights, which are appended to its
     observations, and its rewards are the weighted vector rewards (the critic learns the rule's value at
     every weighting; the actor, cloned at all of them, starts weight-blind). ``params``: the rule's
-    parameters (a residual run's own, from run.json; default: the shipped tuned ones).
+    parameters (a residual run's own, from run.json; default: the shipped tuned ones). ``family``: a
+    residual run's record (run.json ``residual``) with a rule family: each rollout acts with the family's
+    base at its weights (:mod:`agents.tradeoffs.family`).
     """
     obs_all, tgt_all, rew_all = [], [], []
     episode_returns = []
@@ -75,6 +92,8 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
 
             rows = np.arange(envs_per_scenario) + j * envs_per_scenario
             weights = draw_weights(int(base), rows, np.zeros_like(rows), float(preference.get("alpha", 1.0)))
+        if family is not None and family.get("family"):
+            policy = _FamilyBase(family, core, weights)
         extra = 0 if weights is None else weights.shape[1]
         o_buf = np.empty((steps, envs_per_scenario, core.obs_size + extra), np.float32)
         t_buf = np.empty((steps, envs_per_scenario, core.action_size), np.float32)

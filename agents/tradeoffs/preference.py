@@ -130,6 +130,14 @@ class PreferenceRewards(VecEnvWrapper):
         self.objective_scales = None if objective_scales is None else [float(x) for x in objective_scales]
         self.episodes = np.zeros(self.num_envs, np.int64)
         self.weights = draw_weights(self.weight_seed, np.arange(self.num_envs), self.episodes, self.alpha)
+        self._share_weights()
+
+    def _share_weights(self) -> None:
+        """Hand the rows' weights to a residual below (a rule family's base depends on them; the array is
+        shared, so the draws below reach it in place)."""
+        share = getattr(self.venv, "set_row_weights", None)  # SB3 wrappers forward attributes down
+        if share is not None:
+            share(self.weights)
 
     def _with(self, obs: np.ndarray) -> np.ndarray:
         return np.concatenate([obs, self.weights], axis=1).astype(np.float32)
@@ -164,6 +172,7 @@ class PreferenceRewards(VecEnvWrapper):
 
     def load_state_arrays(self, state: dict[str, np.ndarray]) -> None:
         self.episodes, self.weights = state["episodes"].astype(np.int64), state["weights"].astype(np.float32)
+        self._share_weights()
 
 
 def preference_config(alpha: float, objective_scales: list[float] | None = None) -> dict[str, Any]:
