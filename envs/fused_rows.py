@@ -218,7 +218,13 @@ def collapse_row(overload_steps: np.int32, remaining: np.int32, pressure: np.flo
 
 @njit(**INLINE)
 def sla_share(running: np.float32, below: np.ndarray, inc: np.ndarray, j: int) -> np.float32:
-    """The credit share of one SLO kind at ``running`` attainment (:func:`envs.contracts.sla_step`), tier j."""
+    """The credit share of one SLO kind at ``running`` attainment (:func:`envs.contracts.sla_step`), tier j.
+
+    At or above the first (highest) threshold nothing is owed: the thresholds fall strictly (-1 pads), so
+    every term below would be ``inc x 0``; returning 0 at once is the same number and skips the sum for the
+    common, unbreached case."""
+    if not running < below[0, j]:
+        return ZERO
     owed = ZERO
     for k in range(below.shape[0]):  # branch-free: x + inc x 0 is x, bit for bit, for a finite inc
         owed += inc[k, j] * F32(running < below[k, j])

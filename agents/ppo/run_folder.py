@@ -120,6 +120,11 @@ def _preference(args: TrainArgs, hp, version: int, specs: list, overrides, resid
     except PolicyError as exc:  # as _residual: one line
         raise ConfigError(str(exc)) from None
     scales = measure_objective_scales(specs, version, overrides, base["rule"], base["params"])
+    if base.get("family"):  # judged between the family's weightings, where the base is a blend
+        from agents.tradeoffs.family import selection_weights
+
+        return preference_config(args.preference_alpha, scales,
+                                 selection_weights([m["weights"] for m in base["family"]]))
     return preference_config(args.preference_alpha, scales)
 
 

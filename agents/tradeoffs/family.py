@@ -113,6 +113,15 @@ class Blend:
         return out
 
 
+def selection_weights(nodes) -> list[tuple[float, ...]]:
+    """The weightings a family run's model selection scores: the centroids of the triangles between the
+    family's weightings. At a family weighting the base is already the rule tuned there (CMA-ES's optimum
+    for it), so the corrections can only be judged where the base is a blend; the corners and the
+    centre (:data:`agents.tradeoffs.preference.SELECTION_WEIGHTS`) would pick the checkpoint that moved least."""
+    blend = Blend(nodes)
+    return [tuple(float(x) for x in blend.nodes[tri].mean(axis=0)) for tri in blend._tri.simplices]
+
+
 def blend_targets(targets: list[np.ndarray | None], coeffs: np.ndarray) -> np.ndarray:
     """(N, T) ``exp(sum_k coeffs[:, k] log targets[k])``; a row with a coefficient of exactly 1 gets that
     member's target as is (bit for bit). ``targets[k]`` may be None where ``coeffs[:, k]`` is all 0."""
@@ -131,4 +140,4 @@ def blend_targets(targets: list[np.ndarray | None], coeffs: np.ndarray) -> np.nd
     return out
 
 
-__all__ = ["CORNERS", "Blend", "blend_targets", "nearest_member", "read_family"]
+__all__ = ["CORNERS", "Blend", "blend_targets", "nearest_member", "read_family", "selection_weights"]

@@ -175,15 +175,17 @@ class PreferenceRewards(VecEnvWrapper):
         self._share_weights()
 
 
-def preference_config(alpha: float, objective_scales: list[float] | None = None) -> dict[str, Any]:
+def preference_config(alpha: float, objective_scales: list[float] | None = None,
+                      selection_weights=SELECTION_WEIGHTS) -> dict[str, Any]:
     """What run.json and every checkpoint manifest record of a preference-conditioned run
     (``objective_scales_usd``: :func:`measure_objective_scales`; absent in runs made before them; with
-    them, ``selection_weights``: :data:`SELECTION_WEIGHTS`)."""
+    them, ``selection_weights``: :data:`SELECTION_WEIGHTS`, or a rule family's
+    :func:`agents.tradeoffs.family.selection_weights`)."""
     out: dict[str, Any] = {"objectives": list(OBJECTIVES), "alpha": float(alpha), "inputs": len(OBJECTIVES),
                            "validation_weights": list(VALIDATION_WEIGHTS)}
     if objective_scales is not None:
         out["objective_scales_usd"] = [float(x) for x in objective_scales]
-        out["selection_weights"] = [list(w) for w in SELECTION_WEIGHTS]
+        out["selection_weights"] = [[float(x) for x in w] for w in selection_weights]
     return out
 
 

@@ -91,6 +91,10 @@ def test_a_family_run_trains_records_its_family_and_acts_at_any_weights(tmp_path
     run = json.loads((out / "f" / "run.json").read_text())
     assert [m["weights"] for m in run["residual"]["family"]] == [[3, 0, 0], [0, 3, 0], [0, 0, 3], [1, 1, 1]]
     assert run["residual"]["params"]["headroom"] == pytest.approx(0.8)
+    chosen = np.array(run["preference"]["selection_weights"])  # judged between the family's weightings
+    nodes = np.array([m["weights"] for m in run["residual"]["family"]], float)
+    assert len(chosen) >= 3 and np.allclose(chosen.sum(axis=1), 3.0)
+    assert not any(np.allclose(c, n) for c in chosen for n in nodes)
     core = envs.RationingCore("default", 3, version=1)
     obs = core.reset(np.arange(3, dtype=np.uint64))
     policy = load_run_policy(out / "f")
