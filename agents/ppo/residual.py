@@ -149,10 +149,8 @@ class BoundResidual:
 
         w = np.broadcast_to(np.asarray(VALIDATION_WEIGHTS if weights is None else weights, np.float64),
                             (len(x), 3))
-        coeffs = self.blend.coefficients(w)
-        used = coeffs.any(axis=0)
-        return blend_targets([rule.step_target(x, None)[0] if used[k] else None
-                              for k, (_, rule) in enumerate(self.members)], coeffs)
+        return blend_targets(lambda k, rows: self.members[k][1].step_target(x[rows], None)[0],
+                             self.blend.coefficients(w), self.n_tiers)
 
     def env_action(self, correction: np.ndarray, obs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """(N, A) float32 environment actions for corrections (N, T[+extra]) in [-1, 1] and raw obs

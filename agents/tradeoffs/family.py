@@ -122,21 +122,25 @@ def selection_weights(nodes) -> list[tuple[float, ...]]:
     return [tuple(float(x) for x in blend.nodes[tri].mean(axis=0)) for tri in blend._tri.simplices]
 
 
-def blend_targets(targets: list[np.ndarray | None], coeffs: np.ndarray) -> np.ndarray:
-    """(N, T) ``exp(sum_k coeffs[:, k] log targets[k])``; a row with a coefficient of exactly 1 gets that
-    member's target as is (bit for bit). ``targets[k]`` may be None where ``coeffs[:, k]`` is all 0."""
-    shape = next(t.shape for t in targets if t is not None)
-    log_sum = np.zeros(shape)
-    exact = np.full(shape[0], -1)
-    for k, t in enumerate(targets):
-        if t is None:
+def blend_targets(target_of, coeffs: np.ndarray, n_tiers: int) -> np.ndarray:
+    """(N, T) ``exp(sum_k coeffs[:, k] log target_k)``, with ``target_of(k, rows)`` member k's (len(rows), T)
+    targets for those rows, asked only for the rows whose coefficient for k is not 0 (a rule works row by
+    row: at most three members per row, however large the family). A row with a coefficient of exactly 1
+    gets that member's target as is (bit for bit)."""
+    n = len(coeffs)
+    log_sum = np.zeros((n, n_tiers))
+    out = np.empty((n, n_tiers))
+    exact = np.zeros(n, bool)
+    for k in range(coeffs.shape[1]):
+        rows = np.flatnonzero(coeffs[:, k] > 0.0)
+        if not len(rows):
             continue
-        log_sum += coeffs[:, k:k + 1] * np.log(np.maximum(t, 1e-30))
-        exact = np.where(coeffs[:, k] == 1.0, k, exact)
-    out = np.exp(log_sum)
-    for k in np.unique(exact[exact >= 0]):
-        rows = exact == k
-        out[rows] = targets[int(k)][rows]
+        t = np.asarray(target_of(k, rows), np.float64)
+        log_sum[rows] += coeffs[rows, k:k + 1] * np.log(np.maximum(t, 1e-30))
+        one = coeffs[rows, k] == 1.0
+        out[rows[one]] = t[one]
+        exact[rows[one]] = True
+    out[~exact] = np.exp(log_sum[~exact])
     return out
 
 

@@ -66,10 +66,19 @@ PANELS = (("latency_attainment", 100.0, "latency attainment, all tiers (% of ser
 
 
 def _panel(ax, rows: list[dict[str, Any]], key: str, unit: float, zoom: bool) -> None:
-    """One panel; ``zoom``: limited to the learned policies' points (plus 20%), every point labelled alone."""
+    """One panel; ``zoom``: limited to the learned policies' points (plus 20%), every point labelled alone;
+    a learned point further from the shipped rules' box than that box is wide on either axis (a far
+    corner of the simplex) is left out of the zoom, so that the region the rules share stays readable."""
     inside = rows
     if zoom:
         learned = [r for r in rows if r["kind"] not in RULE_KINDS] or rows
+        shipped = [r for r in rows if r["kind"] == "rule"]
+        if shipped:
+            box = [(min(v), max(v)) for v in ([r[key] * unit for r in shipped],
+                                              [r["margin_usd"] / 1e6 for r in shipped])]
+            near = [r for r in learned if all(lo - (hi - lo) <= v <= hi + (hi - lo) for v, (lo, hi) in
+                                              zip((r[key] * unit, r["margin_usd"] / 1e6), box))]
+            learned = near or learned
         lo_x, hi_x = min(r[key] * unit for r in learned), max(r[key] * unit for r in learned)
         lo_y, hi_y = min(r["margin_usd"] / 1e6 for r in learned), max(r["margin_usd"] / 1e6 for r in learned)
         px, py = 0.2 * ((hi_x - lo_x) or abs(hi_x) * 1e-3 or 1.0), 0.2 * ((hi_y - lo_y) or abs(hi_y) * 1e-3 or 1.0)
