@@ -136,8 +136,7 @@ def warm_start(model, run_dir: Path, run: dict[str, Any], hp: PPOHyperparams) ->
     demos = collect(rule, scenario_specs(run_dir, run), hp.warm_start_envs, run["seed"], hp.gamma, hp.randomize,
                     run.get("reward_overrides") or None, ActionLayout.from_dict(run["action_layout"]),
                     version=run_env_version(run), preference=run.get("preference"),
-                    params=run["residual"]["params"] if residual else None,
-                    family=run["residual"] if residual else None)
+                    residual=run["residual"] if residual else None)
     kill_point("warm_start")
     stats = clone(model, demos, hp.warm_start_epochs, seed=run["seed"], actor=not residual,
                   twin=hp.twin_baseline)

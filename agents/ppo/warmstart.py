@@ -64,24 +64,20 @@ def _target_from_multiplier(multiplier: np.ndarray, layout: ActionLayout) -> np.
 
 def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, gamma: float, randomize: bool,
             overrides: dict | None, layout: ActionLayout, version: int = 0,
-            preference: dict | None = None, params: dict | None = None,
-            family: dict | None = None) -> Demonstrations:
+            preference: dict | None = None, residual: dict | None = None) -> Demonstrations:
     """Roll the rule for two episodes per env; keep the first episode's steps (the second gives the tail).
 
     ``preference`` (a ``--preference`` run's record): each rollout draws weights, which are appended to its
     observations, and its rewards are the weighted vector rewards (the critic learns the rule's value at
-    every weighting; the actor, cloned at all of them, starts weight-blind). ``params``: the rule's
-    parameters (a residual run's own, from run.json; default: the shipped tuned ones). ``family``: a
-    residual run's record (run.json ``residual``) with a rule family: each rollout acts with the family's
-    base at its weights (:mod:`agents.tradeoffs.family`).
+    every weighting; the actor, cloned at all of them, starts weight-blind). ``residual``: a residual run's
+    record (run.json ``residual``): the rule acts with its parameters (default: the shipped tuned ones),
+    and a rule family's base at each rollout's weights (:mod:`agents.tradeoffs.family`).
     """
     obs_all, tgt_all, rew_all = [], [], []
     episode_returns = []
     for j, scenario in enumerate(scenarios):
         core = envs.RationingCore(scenario, envs_per_scenario, randomize=randomize, overrides=overrides,
                                   version=version)
-        policy = make_rule(rule, RuleContext(core), params if params is not None
-                           else tuned_params(rule, tuned_file_for(version)))
         base = seed_to_uint((1 << 41) + seed * 65536 + j * 4096)
         obs = core.reset(np.arange(envs_per_scenario, dtype=np.uint64) + np.uint64(base))
         steps = 2 * core.params.episode_steps
@@ -92,8 +88,11 @@ def collect(rule: str, scenarios: list[str], envs_per_scenario: int, seed: int, 
 
             rows = np.arange(envs_per_scenario) + j * envs_per_scenario
             weights = draw_weights(int(base), rows, np.zeros_like(rows), float(preference.get("alpha", 1.0)))
-        if family is not None and family.get("family"):
-            policy = _FamilyBase(family, core, weights)
+        if residual is not None and residual.get("family"):
+            policy = _FamilyBase(residual, core, weights)
+        else:
+            policy = make_rule(rule, RuleContext(core), residual["params"] if residual is not None
+                               else tuned_params(rule, tuned_file_for(version)))
         extra = 0 if weights is None else weights.shape[1]
         o_buf = np.empty((steps, envs_per_scenario, core.obs_size + extra), np.float32)
         t_buf = np.empty((steps, envs_per_scenario, core.action_size), np.float32)
