@@ -31,6 +31,7 @@ from .capacity import BurstState, ProviderState, burst_policy_step, burst_step, 
 from .contracts import SLAState, broadcast_schedules, sla_step
 from .demand import fresh_demand, retry_flows
 from .economics import ledger
+from .fused_layout import to_lanes_layout
 from .fused_params import fusable, fuse
 from .info_keys import (
     PROVIDER_INFO_KEYS,
@@ -135,6 +136,8 @@ class RationingCore:
         cols = info_layout(T, P, version, self.tier_info_keys, PROVIDER_INFO_KEYS, self.scalar_info_keys)
         self._info_columns = [(k, cols[k]) for k in info_keys]
         self.info_width = len(self.tier_info_keys) * T + 2 * P + len(self.scalar_info_keys)
+        if self.fused_params is not None:
+            to_lanes_layout(self)  # the compiled step's layout (rows inner)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None,
@@ -221,8 +224,9 @@ class RationingCore:
         return self.obs
 
     def info_from(self, buffer: np.ndarray) -> dict[str, np.ndarray]:
-        """The info dict (views) of a compiled step's ``info_buffer`` (N, info_width)."""
-        return {k: buffer[:, c] for k, c in self._info_columns}
+        """The info dict (views) of a compiled step's ``info_buffer`` (info_width, N): (N,) rows and
+        (N, T) / (N, P) transposed blocks."""
+        return {k: buffer[c].T for k, c in self._info_columns}
 
     # ------------------------------------------------------------------- step
     def step(self, actions: np.ndarray, info: bool = True

@@ -1,10 +1,11 @@
-"""Row kernels of the compiled step (:mod:`envs.fused_step`): one env row, the model modules' float32 order.
+"""Helpers of the compiled step (:mod:`envs.fused_step`), in the model modules' float32 order.
 
-Each function mirrors, for one row, a numpy function of the model modules (named in
-its docstring) with the same float32 operations in the same order, so the compiled
-step gives the numpy step's numbers (bit for bit where the libm functions agree;
-``exp``/``log`` of numpy's SIMD loops may differ in the last bit, see
-:mod:`envs.fused_step`). Constants come from :mod:`envs.fused_params`.
+Lane loops (``lane_*``) do one thing for every env row, rows inner on (K, N) arrays; the
+others work on one value or one row (powers, one row's weighted fair share). Each mirrors a
+numpy function of the model modules (named in its docstring) with the same float32 operations
+in the same order, so the compiled step gives the numpy step's numbers bit for bit
+(``exp``/``log`` stay numpy's, see :mod:`envs.fused_step`). Constants come from
+:mod:`envs.fused_params`.
 """
 
 from __future__ import annotations
@@ -27,76 +28,50 @@ seven-word struct on the stack; LLVM does not inline across numba's function lib
 
 
 @njit(**INLINE)
-def uniforms(key: np.uint64, step: np.int64, out: np.ndarray) -> None:
-    """:meth:`envs.rng.CounterRNG.uniform` for one row: ``out`` (n_draws,) in (0, 1)."""
-    base = (np.uint64(step) + _U1) * _GOLDEN
-    base ^= key
+def lane_uniforms(keys: np.ndarray, steps: np.ndarray, out: np.ndarray) -> None:
+    """:meth:`envs.rng.CounterRNG.uniform` for every row, rows inner: ``out`` (n_draws, N) in (0, 1)
+    for ``keys`` and ``steps`` (N,)."""
     for j in range(out.shape[0]):
-        x = base + (np.uint64(j) + _U1) * _DRAW
-        x ^= x >> _S33
-        x *= _C1
-        x ^= x >> _S33
-        x *= _C2
-        x ^= x >> _S33
-        x >>= _S40
-        out[j] = F32(np.int64(x)) * _INV24 + _HALF24  # x < 2**24: exact via the signed conversion (one instruction)
+        offset = (np.uint64(j) + _U1) * _DRAW
+        for i in range(out.shape[1]):
+            base = (np.uint64(steps[i]) + _U1) * _GOLDEN
+            base ^= keys[i]
+            x = base + offset
+            x ^= x >> _S33
+            x *= _C1
+            x ^= x >> _S33
+            x *= _C2
+            x ^= x >> _S33
+            x >>= _S40
+            out[j, i] = F32(np.int64(x)) * _INV24 + _HALF24
 
 
 @njit(**INLINE)
-def row_sum(x: np.ndarray) -> np.float32:
-    """:func:`envs.arrays.row_sum` for one row: numpy's einsum order (4 lanes, rows of <= 15)."""
-    a0 = ZERO
-    a1 = ZERO
-    a2 = ZERO
-    a3 = ZERO
-    n = x.shape[0]
-    for j in range(0, n, 4):
-        a0 += x[j]
-        if j + 1 < n:
-            a1 += x[j + 1]
-        if j + 2 < n:
-            a2 += x[j + 2]
-        if j + 3 < n:
-            a3 += x[j + 3]
-    return (a0 + a1) + (a2 + a3)
+def lane_sum(x: np.ndarray, acc: np.ndarray, out: np.ndarray) -> None:
+    """:func:`envs.arrays.row_sum` of every column of ``x`` (K, N) into ``out`` (N,), rows inner (scratch
+    ``acc`` (4, N)): numpy's einsum order for rows of <= 15 entries, four lanes (lane ``k % 4`` adds entry k,
+    in the order of k, from 0.0), then ``(a0 + a1) + (a2 + a3)``."""
+    acc[:] = ZERO
+    for k in range(x.shape[0]):
+        a = acc[k % 4]
+        for i in range(x.shape[1]):
+            a[i] += x[k, i]
+    for i in range(x.shape[1]):
+        out[i] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
 
 
 @njit(**INLINE)
-def row_sum_at(x: np.ndarray, i: int) -> np.float32:
-    """:func:`row_sum` of ``x[i]`` (2-D ``x``) without making the row view."""
-    a0 = ZERO
-    a1 = ZERO
-    a2 = ZERO
-    a3 = ZERO
-    n = x.shape[1]
-    for j in range(0, n, 4):
-        a0 += x[i, j]
-        if j + 1 < n:
-            a1 += x[i, j + 1]
-        if j + 2 < n:
-            a2 += x[i, j + 2]
-        if j + 3 < n:
-            a3 += x[i, j + 3]
-    return (a0 + a1) + (a2 + a3)
-
-
-@njit(**INLINE)
-def row_dot(x: np.ndarray, w: np.ndarray) -> np.float32:
-    """:func:`envs.arrays.row_dot` for one row, in numpy's einsum order."""
-    a0 = ZERO
-    a1 = ZERO
-    a2 = ZERO
-    a3 = ZERO
-    n = x.shape[0]
-    for j in range(0, n, 4):
-        a0 += x[j] * w[j]
-        if j + 1 < n:
-            a1 += x[j + 1] * w[j + 1]
-        if j + 2 < n:
-            a2 += x[j + 2] * w[j + 2]
-        if j + 3 < n:
-            a3 += x[j + 3] * w[j + 3]
-    return (a0 + a1) + (a2 + a3)
+def lane_dot(x: np.ndarray, w: np.ndarray, acc: np.ndarray, out: np.ndarray) -> None:
+    """:func:`envs.arrays.row_dot` of every column of ``x`` (K, N) with ``w`` (K,) into ``out`` (N,), in
+    :func:`lane_sum`'s order."""
+    acc[:] = ZERO
+    for k in range(x.shape[0]):
+        a = acc[k % 4]
+        wk = w[k]
+        for i in range(x.shape[1]):
+            a[i] += x[k, i] * wk
+    for i in range(x.shape[1]):
+        out[i] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
 
 
 @njit(**INLINE)
@@ -158,12 +133,13 @@ def powf_columns(x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 @njit(**JIT)
 def clipped_log_quota(actions: np.ndarray, log_step: np.float32, out: np.ndarray) -> None:
-    """``out`` (N, T) = ``clip(actions[:, :T], -1, 1) x log_step`` in float32 (:func:`envs.quota.apply_action`'s
-    exponent; numpy's ``exp`` of it follows). One call instead of three numpy ones; a NaN comes out as
-    a number here, which does not matter: the step refuses NaN actions before it uses these."""
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = min(max(actions[i, j], -ONE), ONE) * log_step
+    """``out`` (T, N) = ``clip(actions[:, :T], -1, 1) x log_step`` in float32, transposed to the kernels'
+    rows-inner layout (:func:`envs.quota.apply_action`'s exponent; numpy's ``exp`` of it follows). One call
+    instead of three numpy ones; a NaN comes out as a number here, which does not matter: the step refuses
+    NaN actions before it uses these."""
+    for i in range(out.shape[1]):
+        for j in range(out.shape[0]):
+            out[j, i] = min(max(actions[i, j], -ONE), ONE) * log_step
 
 
 @njit(**INLINE)

@@ -27,7 +27,7 @@ V1_SCALAR_INFO_KEYS = ("sla_credit_total_usd", "burst_on_order_gpus", "batch_occ
 
 
 def info_layout(n_tiers: int, n_providers: int, version: int, tier_keys, provider_keys, scalar_keys) -> dict:
-    """Info key -> column slice of the kernel's info buffer (tier blocks, provider blocks, scalars)."""
+    """Info key -> row slice (blocks) or row (scalars) of the kernel's info buffer (info_width, N)."""
     T, P = n_tiers, n_providers
     out = {k: slice(i * T, (i + 1) * T) for i, k in enumerate(tier_keys)}
     base = len(tier_keys) * T
@@ -40,7 +40,7 @@ def info_layout(n_tiers: int, n_providers: int, version: int, tier_keys, provide
 def buffer_row_info(core, k: int) -> dict:
     """Row ``k`` of the last compiled step's info as the single env reports it (floats and (T,)/(P,) views)."""
     T, P = core.n_tiers, core.params.n_providers
-    row = core.info_buffer[k]
+    row = core.info_buffer[:, k]  # (info_width, N): row k is column k
     nt = len(core.tier_info_keys)
     tiers = row[: nt * T].reshape(nt, T)
     scalars = row[nt * T + 2 * P:].tolist()

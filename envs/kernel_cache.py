@@ -2,8 +2,8 @@
 
 numba's cache (``cache=True``) keys a kernel on its own file's modification time and size.
 The step's kernels (:mod:`envs.fused_step`, :mod:`envs.fused_finish`) inline helpers from
-:mod:`envs.fused_rows` and freeze constants of :mod:`envs.fused_params` and :mod:`envs.rng`,
-so after an edit of one of those numba would go on loading the old machine code: a checkout
+:mod:`envs.fused_rows` and :mod:`envs.fused_supply` and freeze constants of :mod:`envs.fused_params`
+and :mod:`envs.rng`, so after an edit of one of those numba would go on loading the old machine code: a checkout
 would run, and test, kernels its sources no longer say. :func:`drop_stale` keeps a digest of
 all those sources beside each kernel's cache and deletes the kernel's cache index when the
 digest changed, before the kernel's first call reads it (numba then compiles afresh).
@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-SOURCES = ("fused_step.py", "fused_finish.py", "fused_rows.py", "fused_params.py", "rng.py")
+SOURCES = ("fused_step.py", "fused_finish.py", "fused_rows.py", "fused_supply.py", "fused_params.py", "rng.py")
 """The files (in :mod:`envs`) whose code the compiled step's machine code depends on."""
 
 STAMP = "rationing-kernel-sources.sha256"

@@ -122,6 +122,29 @@ def test_rows_stepped_past_their_episode_end_keep_the_numpy_numbers() -> None:
         np.testing.assert_array_equal(got[4][key], value, err_msg=key)
 
 
+def test_state_replaced_by_row_major_arrays_is_moved_back_to_the_kernels_layout() -> None:
+    # the kernels run rows inner on (T, N) arrays the core keeps as (N, T) views (envs.fused_layout);
+    # state a caller replaces with (N, T) row-major arrays is moved back once, same numbers
+    fused, ref = _pair("outage", 1, 3)
+    seeds = np.array([5, 6, 7], np.uint64)
+    fused.reset(seeds)
+    ref.reset(seeds)
+    act = np.full((3, fused.action_size), 0.3, np.float32)
+    for _ in range(40):
+        fused.step(act), ref.step(act)
+    fused.users = type(fused.users)(*(np.ascontiguousarray(a) for a in fused.users))
+    fused.queue_tokens = np.ascontiguousarray(fused.queue_tokens)
+    assert not fused.users.users.T.flags.c_contiguous
+    for _ in range(40):
+        got, want = fused.step(act), ref.step(act)
+        for a, b in zip(got[:4], want[:4]):
+            np.testing.assert_array_equal(a, b)
+    assert fused.users.users.T.flags.c_contiguous and fused.queue_tokens.T.flags.c_contiguous
+    for key, value in want[4].items():
+        np.testing.assert_array_equal(got[4][key], value, err_msg=key)
+    np.testing.assert_array_equal(fused.users.frustration, ref.users.frustration)
+
+
 def test_a_nan_action_is_refused_before_the_compiled_step_changes_anything() -> None:
     core = envs.RationingCore("default", 3, version=1)
     core.reset(np.arange(3, dtype=np.uint64))
