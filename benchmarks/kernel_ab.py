@@ -8,6 +8,8 @@ identical ``Rationing-v1`` cores with the old and the new ``fused_step.step`` in
 rounds of 16 steps, keeps each one's best round and prints ns per row and the ratio new/old.
 Alternating rounds in one process make the ratio robust to load from other processes, which
 moves absolute figures by up to 2x on a shared VM; run it two or three times all the same.
+The old kernel must share this checkout's layout and helpers: revisions from d0c2319 on (the
+rows-inner layout, ``envs/fused_layout.py``); an older one is refused with one line.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ def load_old(rev: str, folder: Path):
     spec = importlib.util.spec_from_file_location("envs._fused_step_ab", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as exc:
+        print(f"error: --rev {rev!r}: its envs/fused_step.py does not load with this checkout's helpers ({exc}); "
+              "use a revision from d0c2319 on", file=sys.stderr)
+        sys.exit(2)
     return module
 
 
