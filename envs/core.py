@@ -139,6 +139,13 @@ class RationingCore:
         if self.fused_params is not None:
             to_lanes_layout(self)  # the compiled step's layout (rows inner)
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave out the compiled step's cached state views (:func:`envs.fused_layout.lanes`):
+        a copy's views would be copies, not views of the copy's state."""
+        state = self.__dict__.copy()
+        state.pop("_fused_lanes", None)
+        return state
+
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: np.ndarray | None = None, mask: np.ndarray | None = None,
               start_steps: np.ndarray | None = None) -> np.ndarray:

@@ -145,6 +145,27 @@ def test_state_replaced_by_row_major_arrays_is_moved_back_to_the_kernels_layout(
     np.testing.assert_array_equal(fused.users.frustration, ref.users.frustration)
 
 
+def test_a_copied_core_steps_its_own_state() -> None:
+    import copy
+    import pickle
+
+    core = envs.RationingCore("default", 3, version=1)
+    core.reset(np.arange(3, dtype=np.uint64))
+    act = np.full((3, core.action_size), -0.4, np.float32)
+    for _ in range(30):
+        core.step(act)
+    copies = [copy.deepcopy(core), pickle.loads(pickle.dumps(core))]
+    for _ in range(30):
+        want = core.step(act)
+        for other in copies:
+            got = other.step(act)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+    for other in copies:
+        np.testing.assert_array_equal(other.users.users, core.users.users)
+        assert not np.shares_memory(other.users.users, core.users.users)
+
+
 def test_a_nan_action_is_refused_before_the_compiled_step_changes_anything() -> None:
     core = envs.RationingCore("default", 3, version=1)
     core.reset(np.arange(3, dtype=np.uint64))
