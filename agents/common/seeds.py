@@ -54,6 +54,14 @@ def eval_seeds(n: int) -> np.ndarray:
     return np.arange(EVAL_SEED_BASE, EVAL_SEED_BASE + n, dtype=np.uint64)
 
 
+def validation_seeds(n: int) -> np.ndarray:
+    """The first ``n`` validation seeds: ``VALIDATION_SEED_BASE + 0 .. n-1`` (model selection, choices
+    made before an evaluation)."""
+    if n < 1 or n > MAX_VALIDATION_SEEDS:
+        raise SeedError(f"{n} validation seeds: must be 1..{MAX_VALIDATION_SEEDS}")
+    return np.arange(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + n, dtype=np.uint64)
+
+
 def seed_ranges() -> dict[str, tuple[int, int]]:
     """Half-open ``[first, end)`` of every seed range, by use."""
     return {

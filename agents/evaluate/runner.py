@@ -41,10 +41,12 @@ def _labels(specs: list[PolicySpec]) -> list[str]:
 
 def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_seeds: int = 5,
                    progress: bool = True, tuned_file: str | Path | None = None, reference: bool = True,
-                   overrides: dict[str, Any] | None = None, env_version: int = 1) -> Evaluation:
+                   overrides: dict[str, Any] | None = None, env_version: int = 1,
+                   seeds: np.ndarray | None = None) -> Evaluation:
     """Run every policy on every scenario over ``n_seeds`` evaluation seeds of env ``env_version``.
 
     ``tuned_file`` None: the shipped tuned baselines of that version (:func:`agents.rules.tuned_file_for`).
+    ``seeds``: other seeds instead (e.g. validation seeds, for choices made before the evaluation).
     """
     from envs import RationingCore
 
@@ -52,7 +54,8 @@ def run_evaluation(policies: list[str], scenarios: list[str] | None = None, n_se
         tuned_file = tuned_file_for(env_version)
 
     scenarios = list(dict.fromkeys(scenarios or ALL_SCENARIOS))
-    seeds = eval_seeds(n_seeds)
+    seeds = eval_seeds(n_seeds) if seeds is None else np.asarray(seeds, np.uint64)
+    n_seeds = len(seeds)
     specs = [parse_policy(s, tuned_file) for s in expand_specs(policies)]
     if not specs:
         raise EvaluateError("no policy given (use --policy NAME_OR_PATH)")

@@ -71,7 +71,8 @@ def weighted_return(metrics: dict[str, np.ndarray], weights, scale_usd: float) -
     return (w[0] * margin - w[1] * metrics["latency_penalty_usd"] - w[2] * metrics["churn_penalty_usd"]) / scale_usd
 
 
-def _runs(run: str, compare: list[str], sweep: str | None) -> tuple[dict[str, Any], dict[Path, dict[str, Any]]]:
+def read_runs(run: str, compare: list[str], sweep: str | None) -> tuple[dict[str, Any], dict[Path, dict[str, Any]]]:
+    """(the preference run's run.json, {folder: run.json} of the compared single-weighting runs), validated."""
     from agents.ppo.checkpoint import CheckpointError
     from agents.ppo.run_policy import read_run
 
@@ -132,7 +133,7 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
     from agents.rules import RuleContext
     from agents.sweep.front import pareto_flags
 
-    pref, others = _runs(run, compare, sweep)
+    pref, others = read_runs(run, compare, sweep)
     extra_rules = _tuned_rules(list(tuned_rules))
     scale = RuleContext(scenario, version=int(pref.get("env_version", 0))).params.reward_scale_usd
     extra = [run_weights(m) for m in others.values()]
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FrontError", "compute", "main", "markdown", "run_weights", "simplex_grid", "weighted_return"]
+__all__ = ["FrontError", "compute", "main", "markdown", "read_runs", "run_weights", "simplex_grid", "weighted_return"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

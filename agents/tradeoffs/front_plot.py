@@ -1,7 +1,10 @@
 """The figure of :mod:`agents.tradeoffs.front`: margin against latency attainment and against churn.
 
-Points closer than 2% of both axes' spans share one label (``9 conditioned, 3 single, fair-share-tod``),
-so a cluster of near-identical policies stays readable; error bars (95% CI over seeds) are drawn light.
+The conditioned run's points are numbered (``1``, ``2``, ...) and the rules tuned at a weighting are
+``T1``, ``T2``, ...; a key under the panels gives each number's weighting. Shipped rules and single
+runs carry their names. Points closer than 2% of both axes' spans share one label (``3, 7, T2,
+fair-share-tod``), so a cluster of near-identical policies stays readable; error bars (95% CI over
+seeds) are drawn light.
 """
 
 from __future__ import annotations
@@ -9,21 +12,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STYLE = {"preference": ("^", "tab:orange", "conditioned run at a weighting (m,l,c)"),
+STYLE = {"preference": ("^", "tab:orange", "conditioned run at a weighting (numbered: key below)"),
          "single": ("o", "tab:blue", "run trained at one weighting (m,l,c)"),
          "rule": ("s", "dimgray", "tuned rule"),
-         "weighted-rule": ("D", "tab:green", "rule tuned at one weighting (m,l,c)")}
+         "weighted-rule": ("D", "tab:green", "rule tuned at one weighting (T-numbered: key below)")}
 RULE_KINDS = ("rule", "weighted-rule")
 """Front rows of rules: the shipped tuned rules, and rules tuned at another weighting (``--tuned-rules``)."""
 SHORT = {"preference": "conditioned", "single": "single"}
 
 
 def _name(r: dict[str, Any]) -> str:
+    if "_id" in r:
+        return r["_id"]
     return r["policy"] if r["kind"] in RULE_KINDS else f"{SHORT[r['kind']]} {r['weights']}"
 
 
+def numbered(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Copies of ``rows`` with ``_id`` on the conditioned points (1, 2, ...) and the weighted rules (T1, ...),
+    and the key's entries (``1 m3,l0,c0``, ``T1 fair-share-tod [m1,l0,c0]``)."""
+    out, key, n = [], [], {"preference": 0, "weighted-rule": 0}
+    for r in rows:
+        r = dict(r)
+        if r["kind"] in n:
+            n[r["kind"]] += 1
+            r["_id"] = f"{'' if r['kind'] == 'preference' else 'T'}{n[r['kind']]}"
+            key.append(f"{r['_id']} {r['weights'] if r['kind'] == 'preference' else r['policy']}")
+        out.append(r)
+    return out, key
+
+
 def group_labels(points: list[tuple[float, float, dict[str, Any]]], span: tuple[float, float]) -> list[tuple]:
-    """(x, y, text) per group of points within 2% of both spans of the group's first point."""
+    """(x, y, text) per group of points within 2% of both spans of the group's first point: the members'
+    labels (:func:`_name`) joined, numbers first."""
     groups: list[list[tuple[float, float, dict[str, Any]]]] = []
     for p in points:
         for g in groups:
@@ -34,13 +54,9 @@ def group_labels(points: list[tuple[float, float, dict[str, Any]]], span: tuple[
             groups.append([p])
     out = []
     for g in groups:
-        if len(g) == 1:
-            out.append((g[0][0], g[0][1], _name(g[0][2])))
-            continue
-        counts = {k: sum(r["kind"] == k for _, _, r in g) for k in SHORT}
-        rules = [r["policy"] for _, _, r in g if r["kind"] in RULE_KINDS]
-        parts = [f"{n} {SHORT[k]}" for k, n in counts.items() if n] + rules
-        out.append((g[0][0], g[0][1], ", ".join(parts)))
+        names = [_name(r) for _, _, r in g]
+        ids = [t for t in names if t[:1].isdigit() or (t[:1] == "T" and t[1:].isdigit())]
+        out.append((g[0][0], g[0][1], ", ".join(ids + [t for t in names if t not in ids])))
     return out
 
 
@@ -102,8 +118,7 @@ def _panel(ax, rows: list[dict[str, Any]], key: str, unit: float, zoom: bool) ->
                edgecolors="red", linewidths=1.1, zorder=4, label="Pareto-optimal in all three metrics")
     xs, ys = [r[key] * unit for r in inside], [r["margin_usd"] / 1e6 for r in inside]
     span = ((max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0)
-    groups = [(x, y, _name(r)) for x, y, r in zip(xs, ys, inside)] if zoom else \
-        group_labels(list(zip(xs, ys, inside)), span)
+    groups = group_labels(list(zip(xs, ys, inside)), span)
     _labels(ax, groups, (min(xs), span[0]), (min(ys), span[1]), reversed_x=key == "churned_users")
     ax.grid(alpha=0.3)
     if key == "churned_users":
@@ -117,7 +132,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 10.5), dpi=100)
+    rows, keys = numbered(rows)
+    fig, axes = plt.subplots(2, 2, figsize=(13, 11), dpi=100)
     for row, zoom in enumerate((False, True)):
         for col, (key, unit, label) in enumerate(PANELS):
             _panel(axes[row, col], rows, key, unit, zoom)
@@ -126,9 +142,13 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     axes[0, 0].legend(loc="lower left", fontsize=8)
     fig.suptitle(title + "\ntop: all points (faint bars: 95% CI over seeds; the seeds are shared, so differences are "
                  "tighter); bottom: zoom on the learned policies. Up and right is better.", fontsize=9.5)
-    fig.tight_layout()
+    lines = ["   ".join(keys[i: i + 8]) for i in range(0, len(keys), 8)]
+    if lines:
+        fig.text(0.01, 0.005, "numbered points (weights m,l,c):\n" + "\n".join(lines), fontsize=7.5, va="bottom",
+                 ha="left")
+    fig.tight_layout(rect=(0, 0.013 * (len(lines) + 1) + 0.005, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
 
-__all__ = ["RULE_KINDS", "group_labels", "plot"]
+__all__ = ["RULE_KINDS", "group_labels", "numbered", "plot"]

@@ -33,7 +33,7 @@ def constrained_score(policy_for, run: dict[str, Any], scenarios: dict[str, str]
     ``policy_for(core)``: the policy on that scenario's core (``agents.ppo.callback.deterministic``).
     """
     import envs
-    from agents.common.seeds import VALIDATION_SEED_BASE
+    from agents.common.seeds import validation_seeds
     from agents.evaluate.metrics import episode_metrics, rollout
 
     constraints = [Constraint.from_dict(d) for d in run["constraints"]]
@@ -43,7 +43,7 @@ def constrained_score(policy_for, run: dict[str, Any], scenarios: dict[str, str]
         core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None,
                                   version=int(run.get("env_version", 0)))
         p = core.params
-        seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
+        seeds = validation_seeds(n_seeds)
         metrics = episode_metrics(rollout(policy_for(core), core, seeds), p.dt_h)
         values[name] = {}
         for c in constraints:
@@ -66,14 +66,14 @@ def preference_score(policy_at, run: dict[str, Any], scenarios: dict[str, str],
     fields: ``selection`` (weights label -> mean balanced return, averaged over scenarios).
     """
     import envs
-    from agents.common.seeds import VALIDATION_SEED_BASE
+    from agents.common.seeds import validation_seeds
     from agents.evaluate.metrics import rollout
     from agents.tradeoffs.preference import balanced_returns, weights_label
     from envs.vector_reward import reward_info_keys, reward_vector
 
     pref = run["preference"]
     version = int(run.get("env_version", 0))
-    seeds = np.arange(n_seeds, dtype=np.uint64) + np.uint64(VALIDATION_SEED_BASE)
+    seeds = validation_seeds(n_seeds)
     values: dict[str, list[float]] = {weights_label(w): [] for w in pref["selection_weights"]}
     for spec in scenarios.values():
         core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None, version=version)

@@ -177,3 +177,35 @@ def test_front_beside_a_single_weighting_run_and_rules(pref_run: Path, tmp_path:
     rows = json.loads((final / "front.json").read_text())["rows"]
     assert [r["policy"].split("@")[0].startswith("final-") for r in rows[:3]] == [True] * 3
     assert "(final checkpoint)" in (final / "front.md").read_text()
+
+
+def test_pick_searches_on_validation_seeds_and_confirms_on_evaluation_seeds(pref_run: Path, tmp_path: Path,
+                                                                           one_line_error) -> None:
+    from agents.tradeoffs.pick import main as pick
+
+    out = tmp_path / "pick"
+    assert pick(["--run", str(pref_run), "--dominate", "static", "--search-grid", "1", "--validation-seeds", "2",
+                 "--seeds", "2", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "pick.json").read_text())
+    points = data["validation_points"]
+    assert data["searched"] == len(points) == 3 and data["pick"]["weights"] in [p["weights"] for p in points]
+    assert data["requirements"] == [f"margin_usd>={data['rule_validation_point']['margin_usd']:g}",
+                                    f"latency_attainment>={data['rule_validation_point']['latency_attainment']:g}",
+                                    f"churned_users<={data['rule_validation_point']['churned_users']:g}"]
+    confirmed = data["confirmed"]
+    assert confirmed["rule"]["name"] == "static" and set(confirmed["axes"]) == {"margin_usd", "latency_attainment",
+                                                                                 "churned_users"}
+    # chosen on validation seeds, confirmed on evaluation seeds: the rule's numbers differ between them
+    assert confirmed["rule"]["axes"]["margin_usd"]["rule_mean"] != data["rule_validation_point"]["margin_usd"]
+    assert "Dominates on the means" in (out / "pick.md").read_text()
+    req = tmp_path / "req"
+    assert pick(["--run", str(pref_run), "--require", "latency_attainment>=0.5", "--maximise", "margin_usd",
+                 "--search-grid", "1", "--validation-seeds", "1", "--seeds", "1", "--out", str(req),
+                 "--no-progress"]) == 0
+    best = max(json.loads((req / "pick.json").read_text())["validation_points"], key=lambda p: p["margin_usd"])
+    assert json.loads((req / "pick.json").read_text())["pick"]["weights"] == best["weights"]
+    for argv, message in ((["--require", "margin>=1"], "axis 'margin'"), (["--dominate", "nope"], "not a rule"),
+                          ([], "nothing to meet"),
+                          (["--dominate", "static", "--search-grid", "13"], "--search-grid 13"),
+                          (["--dominate", "static", "--maximise", "margin_usd"], "--maximise with --dominate")):
+        assert message in one_line_error(pick, ["--run", str(pref_run), *argv, "--out", str(tmp_path / "x")])
