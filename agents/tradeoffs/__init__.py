@@ -4,7 +4,9 @@
 :mod:`agents.tradeoffs.lagrangian` trains PPO with one Lagrange multiplier per constraint;
 :mod:`agents.tradeoffs.report` reports each constraint's satisfaction in an evaluation;
 :mod:`agents.tradeoffs.preference` conditions one policy on per-episode weights (``train.py --preference``)
-and :mod:`agents.tradeoffs.front` draws its front beside single-weighting runs and the tuned rules.
+and :mod:`agents.tradeoffs.front` draws its front beside single-weighting runs and the tuned rules;
+:mod:`agents.tradeoffs.family` blends a rule tuned at several weightings as such a policy's base;
+:mod:`agents.tradeoffs.pick` finds the weighting that meets an operator's targets (validation seeds).
 The vector reward these build on is :mod:`envs.vector_reward`.
 """
 
