@@ -39,13 +39,14 @@ def validation_scenarios(run_dir: Path, run: dict[str, Any]) -> dict[str, str]:
 def deterministic(model, run: dict[str, Any], weights=None):
     """``core -> policy``: the model being trained behind the shared ``predict`` on one scenario's core
     (normalise, act, convert to environment actions; a residual run binds its rule to that scenario; a
-    preference run acts at ``weights``, by default ``VALIDATION_WEIGHTS``)."""
+    preference run acts at ``weights``: one weighting for every row, by default ``VALIDATION_WEIGHTS``, or one
+    per row, (N, 3))."""
     from agents.ppo.residual import env_action_converter
     from agents.rules import RuleContext
     from agents.tradeoffs.preference import VALIDATION_WEIGHTS, append_weights
 
     vecnorm = model.get_env()
-    w = VALIDATION_WEIGHTS if weights is None else tuple(weights)
+    w = np.asarray(VALIDATION_WEIGHTS if weights is None else weights, np.float64)
     inputs = (lambda obs: append_weights(obs, w)) if run.get("preference") else (lambda obs: obs)
 
     class Deterministic:
@@ -55,7 +56,7 @@ def deterministic(model, run: dict[str, Any], weights=None):
         def predict(self, obs, state=None, episode_start=None, deterministic=True):
             x = inputs(obs)
             action, _ = model.predict(vecnorm.normalize_obs(x), deterministic=True)
-            weights = x[:, -len(w):] if run.get("preference") else None  # a rule family's base reads them
+            weights = x[:, -w.shape[-1]:] if run.get("preference") else None  # a rule family's base reads them
             return self.convert(action, obs, weights), state
 
     def policy_for(core) -> Deterministic:

@@ -202,11 +202,15 @@ def preference_inputs(meta: dict[str, Any] | None) -> int:
 
 
 def append_weights(obs: np.ndarray, weights) -> np.ndarray:
-    """Raw observations (N, obs) or (obs,) with the weights appended (float32)."""
+    """Raw observations (N, obs) or (obs,) with the weights appended (float32): one weighting (3,) for
+    every row, or one per row (N, 3)."""
     obs = np.asarray(obs, np.float32)
-    w = np.asarray(weights, np.float32).reshape(len(OBJECTIVES))
+    w = np.asarray(weights, np.float32)
     if obs.ndim == 1:
-        return np.concatenate([obs, w])
+        return np.concatenate([obs, w.reshape(len(OBJECTIVES))])
+    if w.ndim == 2:
+        return np.concatenate([obs, w], axis=1)
+    w = w.reshape(len(OBJECTIVES))
     return np.concatenate([obs, np.broadcast_to(w, (len(obs), len(w)))], axis=1)
 
 

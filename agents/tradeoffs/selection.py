@@ -62,7 +62,9 @@ def preference_score(policy_at, run: dict[str, Any], scenarios: dict[str, str],
     each weighting's return in units of the base rule's per-step size of what it weighs, so every
     weighting counts alike; at ``1,1,1`` alone a selection favours the checkpoint that moved least).
 
-    ``policy_at(weights)(core)``: the policy acting at ``weights`` on that scenario's core. The entry
+    ``policy_at(weights)(core)``: the policy acting at ``weights`` (N, 3), one weighting per row, on that
+    scenario's core. Every weighting runs in one batch over the same validation seeds (one rollout, not one
+    per weighting: a family's rules and the network act once per step for all of them). The entry
     fields: ``selection`` (weights label -> mean balanced return, averaged over scenarios).
     """
     import envs
@@ -73,14 +75,18 @@ def preference_score(policy_at, run: dict[str, Any], scenarios: dict[str, str],
 
     pref = run["preference"]
     version = int(run.get("env_version", 0))
-    seeds = validation_seeds(n_seeds)
-    values: dict[str, list[float]] = {weights_label(w): [] for w in pref["selection_weights"]}
+    weightings = [tuple(w) for w in pref["selection_weights"]]
+    k = len(weightings)
+    seeds = np.tile(validation_seeds(n_seeds), k)  # one batch: every weighting on the same validation seeds
+    row_weights = np.repeat(np.asarray(weightings, np.float64), n_seeds, axis=0)
+    values: dict[str, list[float]] = {weights_label(w): [] for w in weightings}
     for spec in scenarios.values():
-        core = envs.RationingCore(spec, n_seeds, overrides=run.get("reward_overrides") or None, version=version)
-        for w in pref["selection_weights"]:  # each rollout resets the core to the validation seeds
-            ro = rollout(policy_at(w)(core), core, seeds, keys=reward_info_keys(version))
-            sums = reward_vector(ro.series, version).astype(np.float64).sum(axis=0)  # (seeds, reward_dim)
-            values[weights_label(w)].append(float(balanced_returns(sums, w, pref["objective_scales_usd"]).mean()))
+        core = envs.RationingCore(spec, k * n_seeds, overrides=run.get("reward_overrides") or None, version=version)
+        ro = rollout(policy_at(row_weights)(core), core, seeds, keys=reward_info_keys(version))
+        sums = reward_vector(ro.series, version).astype(np.float64).sum(axis=0)  # (k x seeds, reward_dim)
+        for i, w in enumerate(weightings):
+            part = sums[i * n_seeds:(i + 1) * n_seeds]
+            values[weights_label(w)].append(float(balanced_returns(part, w, pref["objective_scales_usd"]).mean()))
     per_weights = {label: float(np.mean(v)) for label, v in values.items()}
     return float(np.mean(list(per_weights.values()))), {"selection": per_weights}
 
