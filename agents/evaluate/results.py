@@ -143,7 +143,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     import datetime as dt
 
     import envs
-    from agents.common.provenance import git_commit
+    from agents.common.provenance import git_commit, git_dirty
     from agents.common.seeds import EVAL_SEED_BASE
 
     policies = {}
@@ -152,6 +152,7 @@ def provenance(ev: Evaluation) -> dict[str, Any]:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(),
+        "git_dirty": git_dirty(),
         "env_id": envs.ENV_IDS.get(ev.env_version),
         "env_version": ev.env_version,
         "seeds": {"first": EVAL_SEED_BASE, "count": ev.n_seeds, "range": [EVAL_SEED_BASE, EVAL_SEED_BASE + ev.n_seeds]},

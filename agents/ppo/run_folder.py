@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from agents.common.files import fsync_dir, kill_point, remove_stale_temporaries, sha256, write_json_atomic
-from agents.common.provenance import git_commit, versions
+from agents.common.provenance import git_commit, git_dirty, versions
 from agents.ppo.checkpoint import CheckpointError, check_compatible
 from agents.ppo.config import ConfigError, TrainArgs, load_hyperparams, parse_hp, validate_hyperparams
 from agents.ppo.parameterisation import ActionLayout
@@ -224,6 +224,7 @@ def new_run(args: TrainArgs, notes: list[str] | None = None) -> tuple[Path, dict
         "preference": preference,
         "versions": versions(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "status": "created",
         "timesteps_done": 0,
     }

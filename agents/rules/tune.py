@@ -71,7 +71,7 @@ import numpy as np
 
 from agents.common.cli import OneLineParser
 from agents.common.policy import PolicyError
-from agents.common.provenance import git_commit
+from agents.common.provenance import git_commit, git_dirty
 from agents.common.seeds import TRAIN_SCENARIOS, SeedError, train_seeds
 from agents.rules import RULES, RuleContext, RuleError, flat_coordinates, params_from_dict, params_to_dict, with_value
 from agents.rules.search import (
@@ -265,6 +265,7 @@ def tune(rules: Sequence[str], settings: TuneSettings, out: str | Path = TUNED_F
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", "agents.tune", *sys.argv[1:]]),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "best": best,
         **({"constraints": list(settings.constraints)} if settings.constraints else {}),
         **({"reward_weights": list(settings.reward_weights)} if settings.reward_weights else {}),

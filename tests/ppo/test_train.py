@@ -27,6 +27,7 @@ def test_run_folder_records_everything(tiny_run: Path) -> None:
     assert run["warm_start"]["samples"] == 2 * 4 * 672
     assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium"} <= set(run["versions"])
     assert "git_commit" in run and "train.py" in run["command"]
+    assert run["git_dirty"] is None or isinstance(run["git_dirty"], list)  # files changed since the commit
     assert len(run["obs_names"]) == 58 and run["tier_names"][0] == "free"  # Rationing-v1 by default
     assert run["env_id"] == "Rationing-v1" and run["env_version"] == 1
     for kind in ("latest", "best", "final"):
