@@ -31,23 +31,21 @@ def to_lanes_layout(core) -> None:
 def lanes(core) -> tuple:
     """The core's state as the kernels take it, rows inner: outage, degraded (P, N), pipeline (D, N),
     users, frustration, latency excess, quota, queue, retry pool, burst excess, SLA served, failed,
-    within (T, N): views of the core's state (cached while the core's state objects stay the same).
+    within (T, N): views of the core's state arrays (cached while those arrays stay the same).
 
     State replaced by a C-ordered (N, K) array (a copy, an assignment) is moved back to the
     rows-inner layout here, once (:func:`to_lanes_layout`).
     """
-    key = (core.providers, core.burst, core.users, core.sla, core.quota_multiplier, core.queue_tokens,
-           core.retry_pool_tokens, core.burst_excess)
-    cached = core.__dict__.get("_fused_lanes")
-    if cached is not None and all(a is b for a, b in zip(cached[0], key)):
-        return cached[1]
     prov, burst, users = core.providers, core.burst, core.users
     state = (prov.outage_remaining_steps, prov.degraded_share, burst.pipeline, users.users, users.frustration,
              users.latency_excess, core.quota_multiplier, core.queue_tokens, core.retry_pool_tokens,
              core.burst_excess, *core.sla)
+    cached = core.__dict__.get("_fused_lanes")
+    if cached is not None and all(a is b for a, b in zip(cached[0], state)):
+        return cached[1]
     if not all(a.T.flags.c_contiguous for a in state):
         to_lanes_layout(core)
         return lanes(core)
     out = tuple(a.T for a in state)
-    core._fused_lanes = (key, out)
+    core._fused_lanes = (state, out)
     return out

@@ -58,6 +58,11 @@ def simplex_grid(n: int) -> list[tuple[float, ...]]:
     return [tuple(WEIGHT_SUM * v / n for v in p) for p in pts]
 
 
+def weighted_spec(path: str, weights) -> str:
+    """The policy spec of a preference run acting at ``weights``: ``PATH@margin=..,latency=..,churn=..``."""
+    return f"{path}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, weights))
+
+
 def run_weights(run: dict[str, Any]) -> tuple[float, ...]:
     """A single-weighting run's reward weights (unset ones are 1: the shipped scenarios' weights)."""
     rw = (run.get("reward_overrides") or {}).get("reward") or {}
@@ -148,7 +153,7 @@ def compute(run: str, weightings: list[tuple[float, ...]], compare: list[str], s
             acting = str(run_checkpoint(Path(run), (checkpoint,)))
         except CheckpointError as exc:
             raise FrontError(f"--checkpoint {checkpoint}: {exc}") from None
-    spec = {w: f"{acting}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, w)) for w in weightings}
+    spec = {w: weighted_spec(acting, w) for w in weightings}
     policies = [*spec.values(), *map(str, others), *rules]
     ev = run_evaluation(policies, [scenario], n_seeds, progress=progress, reference=False,
                         env_version=int(pref.get("env_version", 0)))
@@ -276,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FrontError", "compute", "main", "markdown", "read_runs", "run_weights", "simplex_grid", "weighted_return"]
+__all__ = ["FrontError", "compute", "main", "markdown", "read_runs", "run_weights", "simplex_grid", "weighted_return",
+           "weighted_spec"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

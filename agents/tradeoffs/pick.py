@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from agents.common.cli import OneLineParser
-from agents.tradeoffs.front import AXES, FrontError, read_runs, simplex_grid
-from agents.tradeoffs.preference import OBJECTIVES, weights_label
+from agents.tradeoffs.front import AXES, FrontError, read_runs, simplex_grid, weighted_spec
+from agents.tradeoffs.preference import weights_label
 
 METRIC = {col: metric for col, metric in AXES[:3]}
 """Front axis -> evaluation metric."""
@@ -116,7 +116,7 @@ def search(run: str, scenario: str, grid: int, n_validation: int, rule: str | No
     pref, _ = read_runs(run, [], None)
     version = int(pref.get("env_version", 0))
     weightings = simplex_grid(grid)
-    specs = [f"{run}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, w)) for w in weightings]
+    specs = [weighted_spec(run, w) for w in weightings]
     ev = run_evaluation(specs + ([rule] if rule else []), [scenario], n_validation, progress=progress,
                         reference=False, env_version=version, tuned_file=tuned_file,
                         seeds=validation_seeds(n_validation))
@@ -131,7 +131,7 @@ def confirm(run: str, weights, scenario: str, n_seeds: int, rule: str | None, tu
     from agents.evaluate.metrics import mean_ci
     from agents.evaluate.runner import run_evaluation
 
-    spec = f"{run}@" + ",".join(f"{o}={v:g}" for o, v in zip(OBJECTIVES, weights))
+    spec = weighted_spec(run, weights)
     ev = run_evaluation([spec] + ([rule] if rule else []), [scenario], n_seeds, progress=False, reference=False,
                         env_version=version, tuned_file=tuned_file)
     cells = {c.spec.spec: c for c in ev.cells}
